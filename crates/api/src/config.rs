@@ -1,0 +1,37 @@
+//! The API's configuration, from environment variables (or flags) with
+//! local-development defaults. Secrets are [`process::Secret`]s: never printed.
+
+use std::net::SocketAddr;
+
+use process::{ConnectionArgs, Secret, telemetry::LogFormat};
+
+use crate::state::Limits;
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "campaigns-api", about = "The campaign engine's HTTP API", version)]
+pub struct ApiConfig {
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+    /// Address to listen on.
+    #[arg(long, env = "API_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Base64 of 32 random bytes; encrypts access tokens and secrets at rest.
+    /// Generate one with `openssl rand -base64 32` and keep it.
+    #[arg(long, env = "APP_ENCRYPTION_KEY")]
+    pub encryption_key: Secret,
+    /// `pretty` or `json`.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+    /// Apply pending database migrations at start (safe with several replicas).
+    #[arg(long, env = "RUN_MIGRATIONS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub run_migrations: bool,
+    /// Most bytes in a CSV contact import.
+    #[arg(long, env = "CONTACTS_IMPORT_MAX_BYTES", default_value_t = Limits::default().csv_import_bytes)]
+    pub csv_import_max_bytes: u64,
+}
+
+impl ApiConfig {
+    pub fn limits(&self) -> Limits {
+        Limits { csv_import_bytes: self.csv_import_max_bytes, ..Limits::default() }
+    }
+}

@@ -1,0 +1,170 @@
+//! The one error type of the API and its JSON body:
+//! `{"error": {"code": "...", "message": "...", "field": "...", "details": [...]}}`.
+//!
+//! 4xx errors say exactly what is wrong; 5xx errors say nothing about the
+//! internals and are logged once, with their cause chain, by [`log_server_errors`].
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    extract::{Request, rejection::JsonRejection},
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The error body every 4xx/5xx answer carries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `invalid_phone`.
+    pub code: String,
+    /// Readable explanation.
+    pub message: String,
+    /// The offending field, as a path like `contacts[3].phone`, when one field is at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Per-row problems for bulk requests (row numbers, fields, codes).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<RowError>,
+}
+
+/// A problem with one row of a bulk request.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RowError {
+    /// JSON bulk: the 0-based index in `contacts`. CSV: the line number in the file (the header is line 1).
+    pub row: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    Invalid { status: StatusCode, code: &'static str, message: String, field: Option<String> },
+    #[error("{message}")]
+    InvalidRows { message: String, rows: Vec<RowError> },
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: &'static str },
+    #[error("this API key lacks the `{0}` scope")]
+    Forbidden(&'static str),
+    #[error("the request body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// 422 for a value that parsed but is not acceptable.
+    pub fn invalid(code: &'static str, message: impl Into<String>, field: impl Into<Option<String>>) -> Self {
+        Self::Invalid { status: StatusCode::UNPROCESSABLE_ENTITY, code, message: message.into(), field: field.into() }
+    }
+
+    /// 400 for a request that cannot be read at all.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid { status: StatusCode::BAD_REQUEST, code, message: message.into(), field: None }
+    }
+
+    pub fn domain(err: &domain::DomainError, field: impl Into<String>) -> Self {
+        Self::invalid(err.code(), err.to_string(), Some(field.into()))
+    }
+
+    fn status_and_detail(&self) -> (StatusCode, ErrorDetail) {
+        let detail = |code: &str, field: Option<String>, details: Vec<RowError>| ErrorDetail {
+            code: code.to_owned(),
+            message: self.to_string(),
+            field,
+            details,
+        };
+        match self {
+            Self::Invalid { status, code, field, .. } => (*status, detail(code, field.clone(), vec![])),
+            Self::InvalidRows { rows, .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, detail("invalid_rows", None, rows.clone()))
+            }
+            Self::NotFound { .. } => (StatusCode::NOT_FOUND, detail("not_found", None, vec![])),
+            Self::Conflict { code, .. } => (StatusCode::CONFLICT, detail(code, None, vec![])),
+            Self::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, detail(code, None, vec![])),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, detail("missing_scope", None, vec![])),
+            Self::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, detail("payload_too_large", None, vec![])),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorDetail {
+                    code: "internal".into(),
+                    message: "internal error; the server log has the details".into(),
+                    field: None,
+                    details: vec![],
+                },
+            ),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// A 5xx cause, carried to [`log_server_errors`] in the response extensions.
+#[derive(Clone)]
+struct ServerErrorReport(Arc<anyhow::Error>);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error) = self.status_and_detail();
+        let mut response = (status, Json(ErrorBody { error })).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::Internal(e) = self {
+            response.extensions_mut().insert(ServerErrorReport(Arc::new(e)));
+        }
+        response
+    }
+}
+
+/// Middleware: logs each 5xx once, with its cause chain, where the request span is known.
+pub async fn log_server_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(ServerErrorReport(e)) = response.extensions().get::<ServerErrorReport>() {
+        tracing::error!(error.cause_chain = ?e, "request failed");
+    }
+    response
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(e) => Self::invalid("invalid_body", e.body_text(), None),
+            JsonRejection::JsonSyntaxError(e) => Self::bad_request("malformed_json", e.body_text()),
+            JsonRejection::MissingJsonContentType(_) => Self::Invalid {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code: "unsupported_media_type",
+                message: "expected `Content-Type: application/json`".into(),
+                field: None,
+            },
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::Invalid {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "payload_too_large",
+                message: "the request body is too large for this endpoint".into(),
+                field: None,
+            },
+            other => Self::bad_request("unreadable_body", other.body_text()),
+        }
+    }
+}

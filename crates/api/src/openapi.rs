@@ -1,0 +1,46 @@
+//! The OpenAPI 3 document, assembled from the route annotations.
+
+use std::sync::Arc;
+
+use axum::{Extension, Json};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "WhatsApp campaign engine API",
+        description = "Contacts, WhatsApp Cloud numbers and API keys. Authenticate with `Authorization: Bearer <key>`; \
+                       errors are `{\"error\": {\"code\", \"message\", \"field\"?, \"details\"?}}`."
+    ),
+    paths(openapi_json),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "contacts", description = "The audience: contacts with tags and valued tags"),
+        (name = "numbers", description = "WhatsApp Cloud numbers used to send"),
+        (name = "api-keys", description = "API keys of the organization"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+    )
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("wce_...").build()),
+        );
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3 JSON")))]
+pub async fn openapi_json(Extension(doc): Extension<Arc<utoipa::openapi::OpenApi>>) -> Json<utoipa::openapi::OpenApi> {
+    Json(doc.as_ref().clone())
+}

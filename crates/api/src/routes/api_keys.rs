@@ -1,0 +1,76 @@
+//! `/v1/api-keys`: the organization's keys. Creating and revoking needs the
+//! `admin` scope; the full key is shown once, at creation.
+
+use axum::{Json, extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use store::api_keys::{self, ApiKey, SCOPE_ADMIN};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    auth::Auth,
+    error::{ApiError, ApiResult, ErrorBody},
+    extract::{ApiJson, ApiPath},
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(revoke))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    pub name: String,
+    /// Scopes for the new key: `admin` or none (the default).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    pub key: ApiKey,
+    /// The full key. It is not stored and cannot be shown again.
+    pub secret: String,
+}
+
+/// Lists the organization's keys (never their secrets).
+#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = [])),
+    responses((status = 200, body = Vec<ApiKey>)))]
+pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<ApiKey>>> {
+    Ok(Json(api_keys::list(&state.pg, auth.org()).await?))
+}
+
+/// Creates a key; needs the `admin` scope.
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = [])), request_body = CreateKey,
+    responses((status = 201, body = CreatedKey), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<CreateKey>,
+) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
+    auth.require(SCOPE_ADMIN)?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::invalid("invalid_name", "name must be 1 to 200 characters", Some("name".into())));
+    }
+    if let Some(bad) = body.scopes.iter().find(|s| s.as_str() != SCOPE_ADMIN) {
+        return Err(ApiError::invalid(
+            "invalid_scope",
+            format!("unknown scope {bad:?}; known: admin"),
+            Some("scopes".into()),
+        ));
+    }
+    let new = api_keys::create(&state.pg, auth.org(), name, &body.scopes).await?;
+    Ok((StatusCode::CREATED, Json(CreatedKey { key: new.key, secret: new.secret })))
+}
+
+/// Revokes a key at once; needs the `admin` scope.
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = [])),
+    params(("id" = i64, Path, description = "Key id")),
+    responses((status = 200, body = ApiKey), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<ApiKey>> {
+    auth.require(SCOPE_ADMIN)?;
+    api_keys::revoke(&state.pg, auth.org(), id).await?.map(Json).ok_or(ApiError::NotFound { what: "API key" })
+}

@@ -1,0 +1,188 @@
+//! `/v1/numbers`: WhatsApp Cloud numbers. Access tokens and app secrets are
+//! write-only: encrypted at rest, never returned.
+
+use axum::{Json, extract::State, http::StatusCode};
+use domain::Phone;
+use serde::Deserialize;
+use store::numbers::{self, NewNumber, Number, NumberChanges};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    auth::Auth,
+    error::{ApiError, ApiResult, ErrorBody},
+    extract::{ApiJson, ApiPath},
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create, list)).routes(routes!(get, update, delete))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterNumber {
+    /// Meta's phone number id (digits).
+    pub phone_number_id: String,
+    /// The WhatsApp Business Account id (digits).
+    pub waba_id: String,
+    /// The number in E.164, e.g. `+15550001111`.
+    pub display_number: String,
+    /// A system-user access token with `whatsapp_business_messaging`. Write-only.
+    pub access_token: String,
+    /// The Meta app secret, used to verify webhook signatures. Write-only.
+    pub app_secret: String,
+    /// Meta's throughput for this number, 1 to 1000 messages per second (default 80).
+    #[serde(default)]
+    pub throughput_per_sec: Option<i32>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateNumber {
+    pub waba_id: Option<String>,
+    pub display_number: Option<String>,
+    pub access_token: Option<String>,
+    pub app_secret: Option<String>,
+    pub throughput_per_sec: Option<i32>,
+}
+
+impl std::fmt::Debug for RegisterNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterNumber").field("phone_number_id", &self.phone_number_id).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for UpdateNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateNumber").finish_non_exhaustive()
+    }
+}
+
+fn meta_id<'a>(value: &'a str, field: &'static str) -> ApiResult<&'a str> {
+    let v = value.trim();
+    if v.is_empty() || v.len() > 32 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::invalid(
+            "invalid_meta_id",
+            format!("{field} must be Meta's numeric id (1 to 32 digits)"),
+            Some(field.into()),
+        ));
+    }
+    Ok(v)
+}
+
+fn secret<'a>(value: &'a str, field: &'static str, max: usize) -> ApiResult<&'a str> {
+    let v = value.trim();
+    if v.is_empty() || v.len() > max || v.chars().any(char::is_whitespace) {
+        return Err(ApiError::invalid(
+            "invalid_secret",
+            format!("{field} must be 1 to {max} characters without spaces"),
+            Some(field.into()),
+        ));
+    }
+    Ok(v)
+}
+
+fn throughput(value: i32) -> ApiResult<i32> {
+    if !(1..=1000).contains(&value) {
+        return Err(ApiError::invalid(
+            "invalid_throughput",
+            "throughput_per_sec must be between 1 and 1000 (Meta's default is 80)",
+            Some("throughput_per_sec".into()),
+        ));
+    }
+    Ok(value)
+}
+
+fn display(value: &str) -> ApiResult<Phone> {
+    Phone::parse(value).map_err(|e| ApiError::domain(&e, "display_number"))
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound { what: "number" }
+}
+
+/// Registers a WhatsApp Cloud number of the organization.
+#[utoipa::path(
+    post, path = "/v1/numbers", tag = "numbers", security(("api_key" = [])), request_body = RegisterNumber,
+    responses(
+        (status = 201, body = Number),
+        (status = 409, description = "phone_number_id already registered", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<RegisterNumber>,
+) -> ApiResult<(StatusCode, Json<Number>)> {
+    let display_number = display(&body.display_number)?;
+    let new = NewNumber {
+        phone_number_id: meta_id(&body.phone_number_id, "phone_number_id")?,
+        waba_id: meta_id(&body.waba_id, "waba_id")?,
+        display_number: &display_number,
+        access_token: secret(&body.access_token, "access_token", 4096)?,
+        app_secret: secret(&body.app_secret, "app_secret", 512)?,
+        throughput_per_sec: throughput(body.throughput_per_sec.unwrap_or(80))?,
+    };
+    match numbers::create(&state.pg, &state.cipher, auth.org(), &new).await {
+        Ok(n) => Ok((StatusCode::CREATED, Json(n))),
+        Err(e) if store::is_unique_violation(&e, numbers::UNIQUE_PHONE_NUMBER_ID) => Err(ApiError::Conflict {
+            code: "number_already_registered",
+            message: format!("phone_number_id {} is already registered", new.phone_number_id),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Lists the organization's numbers.
+#[utoipa::path(get, path = "/v1/numbers", tag = "numbers", security(("api_key" = [])),
+    responses((status = 200, body = Vec<Number>)))]
+pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<Number>>> {
+    Ok(Json(numbers::list(&state.pg, auth.org()).await?))
+}
+
+#[utoipa::path(get, path = "/v1/numbers/{id}", tag = "numbers", security(("api_key" = [])),
+    params(("id" = i64, Path, description = "Number id")),
+    responses((status = 200, body = Number), (status = 404, body = ErrorBody)))]
+pub async fn get(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Number>> {
+    numbers::get(&state.pg, auth.org(), id).await?.map(Json).ok_or_else(not_found)
+}
+
+/// Changes a number; absent fields are left as they are.
+#[utoipa::path(patch, path = "/v1/numbers/{id}", tag = "numbers", security(("api_key" = [])),
+    params(("id" = i64, Path, description = "Number id")), request_body = UpdateNumber,
+    responses((status = 200, body = Number), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<UpdateNumber>,
+) -> ApiResult<Json<Number>> {
+    let display_number = body.display_number.as_deref().map(display).transpose()?;
+    let changes = NumberChanges {
+        waba_id: body.waba_id.as_deref().map(|v| meta_id(v, "waba_id")).transpose()?,
+        display_number: display_number.as_ref(),
+        access_token: body.access_token.as_deref().map(|v| secret(v, "access_token", 4096)).transpose()?,
+        app_secret: body.app_secret.as_deref().map(|v| secret(v, "app_secret", 512)).transpose()?,
+        throughput_per_sec: body.throughput_per_sec.map(throughput).transpose()?,
+    };
+    numbers::update(&state.pg, &state.cipher, auth.org(), id, &changes).await?.map(Json).ok_or_else(not_found)
+}
+
+/// Deletes a number; refused while a campaign uses it.
+#[utoipa::path(delete, path = "/v1/numbers/{id}", tag = "numbers", security(("api_key" = [])),
+    params(("id" = i64, Path, description = "Number id")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody),
+               (status = 409, description = "A campaign uses the number", body = ErrorBody)))]
+pub async fn delete(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<i64>) -> ApiResult<StatusCode> {
+    match numbers::delete(&state.pg, auth.org(), id).await {
+        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(false) => Err(not_found()),
+        Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => Err(ApiError::Conflict {
+            code: "number_in_use",
+            message: "a campaign uses this number; delete or re-point the campaign first".into(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}

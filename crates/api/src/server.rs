@@ -1,0 +1,66 @@
+//! Assembling the router and serving it.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use axum::{
+    Extension, Router,
+    extract::{DefaultBodyLimit, MatchedPath, Request},
+    middleware,
+    routing::get,
+};
+use process::{
+    ops::{OpsApi, Readiness, track_http},
+    telemetry::PrometheusHandle,
+};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{
+    error::{ApiError, log_server_errors},
+    openapi::{ApiDoc, openapi_json},
+    routes,
+    state::AppState,
+};
+
+/// The whole HTTP surface: `/v1/...`, `/openapi.json`, `/healthz`, `/readyz`, `/metrics`.
+pub fn router(state: AppState, readiness: Readiness, metrics: PrometheusHandle) -> Router {
+    let json_limit = state.limits.json_body_bytes;
+    let (v1, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::v1(&state)).split_for_parts();
+    doc.merge(OpsApi::openapi());
+    Router::new()
+        .merge(v1.with_state(state))
+        .route("/openapi.json", get(openapi_json))
+        .layer(Extension(Arc::new(doc)))
+        .merge(process::ops::router(readiness, metrics))
+        .fallback(|| async { ApiError::NotFound { what: "route" } })
+        .layer(middleware::from_fn(log_server_errors))
+        .layer(middleware::from_fn(track_http))
+        .layer(DefaultBodyLimit::max(json_limit))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+            tracing::info_span!("http", method = %req.method(), route)
+        }))
+}
+
+/// A bound listener and its router; bind to port 0 in tests.
+#[derive(Debug)]
+pub struct ApiServer {
+    listener: tokio::net::TcpListener,
+    router: Router,
+}
+
+impl ApiServer {
+    pub async fn bind(addr: SocketAddr, router: Router) -> std::io::Result<Self> {
+        Ok(Self { listener: tokio::net::TcpListener::bind(addr).await?, router })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `stop` completes, then lets in-flight requests finish.
+    pub async fn run(self, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(stop).await
+    }
+}

@@ -1,0 +1,122 @@
+//! `campaigns-bench`: load generators for `scripts/bench` and sample data for
+//! `scripts/demo`.
+//!
+//! ```text
+//! campaigns-bench csv --rows 10000 > contacts.csv
+//! campaigns-bench contacts-import --api http://127.0.0.1:8080 --key wce_... --rows 1000000 --api-pid 1234
+//! ```
+
+mod sample;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+#[derive(Debug, Parser)]
+#[command(name = "campaigns-bench", about = "Load generators and sample data for the campaign engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a sample contacts CSV (three tags and one valued tag per row).
+    Csv {
+        #[arg(long, default_value_t = 10_000)]
+        rows: u64,
+    },
+    /// Stream a generated CSV to the import endpoint and report rows/s and the API's peak RSS.
+    ContactsImport {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        api: String,
+        /// An API key of the organization to import into.
+        #[arg(long, env = "API_KEY", hide_env_values = true)]
+        key: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// The API's process id, to read its peak resident memory (VmHWM).
+        #[arg(long)]
+        api_pid: Option<u32>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Csv { rows } => {
+            use std::io::Write;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for (_, chunk) in sample::chunks(rows) {
+                out.write_all(&chunk)?;
+            }
+            out.flush()?;
+        }
+        Command::ContactsImport { api, key, rows, api_pid } => {
+            let result = contacts_import(&api, &key, rows, api_pid).await?;
+            emit(&result);
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)] // the result line is the tool's output
+fn emit(value: &serde_json::Value) {
+    println!("{value}");
+}
+
+async fn contacts_import(api: &str, key: &str, rows: u64, api_pid: Option<u32>) -> anyhow::Result<serde_json::Value> {
+    let progress = ProgressBar::new(rows).with_style(
+        ProgressStyle::with_template("{spinner} importing {pos}/{len} rows [{bar:40}] {per_sec} eta {eta}")
+            .context("progress template")?
+            .progress_chars("=> "),
+    );
+    progress.enable_steady_tick(Duration::from_millis(200));
+    let bar = progress.clone();
+    let body = futures::stream::iter(sample::chunks(rows).map(move |(n, chunk)| {
+        bar.inc(n);
+        Ok::<_, std::io::Error>(chunk)
+    }))
+    .boxed();
+    let started = Instant::now();
+    let response = reqwest::Client::new()
+        .post(format!("{api}/v1/contacts/import"))
+        .bearer_auth(key)
+        .header("content-type", "text/csv")
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .context("sending the import")?;
+    let status = response.status();
+    let summary: serde_json::Value = response.json().await.context("reading the import answer")?;
+    let seconds = started.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+    if !status.is_success() {
+        bail!("import failed with {status}: {summary}");
+    }
+    let imported = summary["rows"].as_u64().unwrap_or(0);
+    if imported != rows {
+        bail!("the API imported {imported} rows, expected {rows}: {summary}");
+    }
+    let peak_rss_mb = api_pid.and_then(peak_rss_mb);
+    Ok(json!({
+        "bench": "contacts-import",
+        "metrics": {
+            "rows": imported,
+            "seconds": (seconds * 100.0).round() / 100.0,
+            "rows_per_s": (imported as f64 / seconds).round(),
+            "api_peak_rss_mb": peak_rss_mb,
+        }
+    }))
+}
+
+/// Peak resident set size (VmHWM) of a process, in MiB.
+fn peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some((kb / 1024.0 * 10.0).round() / 10.0)
+}

@@ -1,0 +1,15 @@
+//! Pure domain types for the campaign engine.
+//!
+//! Everything here is parsed at the edge (HTTP, CSV) and then trusted by the
+//! store and the workers: a [`Phone`] is always valid E.164, a [`Tag`] is
+//! always normalised, a [`ValuedTagKey`] always follows the key rules.
+
+mod error;
+mod phone;
+mod tag;
+mod valued_tag;
+
+pub use error::DomainError;
+pub use phone::Phone;
+pub use tag::{Tag, TagList};
+pub use valued_tag::{ValuedTagKey, ValuedTagValue, ValuedTags};

@@ -1,0 +1,104 @@
+//! Encryption at rest for Cloud access tokens, app secrets and bot secrets.
+//!
+//! AES-256-GCM with a random 96-bit nonce per value. Stored layout:
+//! `version (1 byte) || nonce (12 bytes) || ciphertext+tag`. The version byte
+//! leaves room for key rotation.
+
+use aes_gcm::{
+    Aes256Gcm, KeyInit, Nonce,
+    aead::{Aead, OsRng, rand_core::RngCore},
+};
+use base64::{Engine, engine::general_purpose::STANDARD};
+
+const VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CipherError {
+    #[error("APP_ENCRYPTION_KEY must be 32 bytes encoded as base64 (e.g. `openssl rand -base64 32`)")]
+    BadKey,
+    #[error("stored secret cannot be decrypted with the configured APP_ENCRYPTION_KEY")]
+    Undecryptable,
+}
+
+/// Encrypts and decrypts secrets. `Debug` never shows the key.
+#[derive(Clone)]
+pub struct Cipher(Aes256Gcm);
+
+impl std::fmt::Debug for Cipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cipher([redacted])")
+    }
+}
+
+impl Cipher {
+    /// Builds a cipher from a base64-encoded 32-byte key.
+    pub fn from_base64(key: &str) -> Result<Self, CipherError> {
+        let bytes = STANDARD.decode(key.trim()).map_err(|_| CipherError::BadKey)?;
+        let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| CipherError::BadKey)?;
+        Ok(Self(cipher))
+    }
+
+    /// A fresh random key, base64-encoded (for tests and first-time set-up).
+    pub fn generate_key() -> String {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        STANDARD.encode(key)
+    }
+
+    pub fn encrypt(&self, plaintext: &str) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        OsRng.fill_bytes(&mut nonce);
+        let sealed = self
+            .0
+            .encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes())
+            .unwrap_or_else(|_| unreachable!("AES-GCM encryption of an in-memory buffer cannot fail"));
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+        out.push(VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    pub fn decrypt(&self, stored: &[u8]) -> Result<String, CipherError> {
+        let (&version, rest) = stored.split_first().ok_or(CipherError::Undecryptable)?;
+        if version != VERSION || rest.len() < NONCE_LEN {
+            return Err(CipherError::Undecryptable);
+        }
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let plain = self.0.decrypt(Nonce::from_slice(nonce), sealed).map_err(|_| CipherError::Undecryptable)?;
+        String::from_utf8(plain).map_err(|_| CipherError::Undecryptable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_uses_fresh_nonces() {
+        let c = Cipher::from_base64(&Cipher::generate_key()).unwrap();
+        let a = c.encrypt("EAAG-token");
+        let b = c.encrypt("EAAG-token");
+        assert_ne!(a, b, "same plaintext must not give the same ciphertext");
+        assert!(!a.windows(4).any(|w| w == b"EAAG"), "plaintext must not appear in ciphertext");
+        assert_eq!(c.decrypt(&a).unwrap(), "EAAG-token");
+    }
+
+    #[test]
+    fn wrong_key_or_tampering_is_detected() {
+        let c1 = Cipher::from_base64(&Cipher::generate_key()).unwrap();
+        let c2 = Cipher::from_base64(&Cipher::generate_key()).unwrap();
+        let mut sealed = c1.encrypt("secret");
+        assert!(c2.decrypt(&sealed).is_err());
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        assert!(c1.decrypt(&sealed).is_err());
+    }
+
+    #[test]
+    fn refuses_short_or_non_base64_keys() {
+        assert!(Cipher::from_base64("c2hvcnQ=").is_err());
+        assert!(Cipher::from_base64("not base64!").is_err());
+    }
+}

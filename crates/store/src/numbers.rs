@@ -1,0 +1,173 @@
+//! WhatsApp Cloud numbers. The access token and app secret are stored
+//! encrypted ([`crate::crypto::Cipher`]) and never leave this module in a
+//! listing: [`Number`] has no secret fields.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+
+use crate::{OrgId, crypto::Cipher};
+
+/// The unique constraint on Meta's phone number id.
+pub const UNIQUE_PHONE_NUMBER_ID: &str = "wa_numbers_phone_number_id_key";
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Number {
+    pub id: i64,
+    pub phone_number_id: String,
+    pub waba_id: String,
+    pub display_number: String,
+    pub throughput_per_sec: i32,
+    pub messaging_tier: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What registering a number needs; the secrets arrive in plain text and are
+/// encrypted before they touch the database.
+#[derive(Debug)]
+pub struct NewNumber<'a> {
+    pub phone_number_id: &'a str,
+    pub waba_id: &'a str,
+    pub display_number: &'a domain::Phone,
+    pub access_token: &'a str,
+    pub app_secret: &'a str,
+    pub throughput_per_sec: i32,
+}
+
+/// A partial update; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct NumberChanges<'a> {
+    pub waba_id: Option<&'a str>,
+    pub display_number: Option<&'a domain::Phone>,
+    pub access_token: Option<&'a str>,
+    pub app_secret: Option<&'a str>,
+    pub throughput_per_sec: Option<i32>,
+}
+
+pub async fn create(db: impl PgExecutor<'_>, cipher: &Cipher, org: OrgId, new: &NewNumber<'_>) -> sqlx::Result<Number> {
+    sqlx::query_as!(
+        Number,
+        r#"insert into wa_numbers (org_id, phone_number_id, waba_id, display_number, access_token_enc,
+                                   app_secret_enc, throughput_per_sec)
+           values ($1, $2, $3, $4, $5, $6, $7)
+           returning id, phone_number_id, waba_id, display_number, throughput_per_sec, messaging_tier,
+                     created_at, updated_at"#,
+        org.0,
+        new.phone_number_id,
+        new.waba_id,
+        new.display_number.as_e164(),
+        cipher.encrypt(new.access_token),
+        cipher.encrypt(new.app_secret),
+        new.throughput_per_sec
+    )
+    .fetch_one(db)
+    .await
+}
+
+pub async fn list(db: impl PgExecutor<'_>, org: OrgId) -> sqlx::Result<Vec<Number>> {
+    sqlx::query_as!(
+        Number,
+        r#"select id, phone_number_id, waba_id, display_number, throughput_per_sec, messaging_tier,
+                  created_at, updated_at
+           from wa_numbers where org_id = $1 order by id"#,
+        org.0
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn get(db: impl PgExecutor<'_>, org: OrgId, id: i64) -> sqlx::Result<Option<Number>> {
+    sqlx::query_as!(
+        Number,
+        r#"select id, phone_number_id, waba_id, display_number, throughput_per_sec, messaging_tier,
+                  created_at, updated_at
+           from wa_numbers where org_id = $1 and id = $2"#,
+        org.0,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn update(
+    db: impl PgExecutor<'_>,
+    cipher: &Cipher,
+    org: OrgId,
+    id: i64,
+    changes: &NumberChanges<'_>,
+) -> sqlx::Result<Option<Number>> {
+    sqlx::query_as!(
+        Number,
+        r#"update wa_numbers set
+               waba_id = coalesce($3, waba_id),
+               display_number = coalesce($4, display_number),
+               access_token_enc = coalesce($5, access_token_enc),
+               app_secret_enc = coalesce($6, app_secret_enc),
+               throughput_per_sec = coalesce($7, throughput_per_sec),
+               updated_at = now()
+           where org_id = $1 and id = $2
+           returning id, phone_number_id, waba_id, display_number, throughput_per_sec, messaging_tier,
+                     created_at, updated_at"#,
+        org.0,
+        id,
+        changes.waba_id,
+        changes.display_number.map(domain::Phone::as_e164),
+        changes.access_token.map(|t| cipher.encrypt(t)),
+        changes.app_secret.map(|s| cipher.encrypt(s)),
+        changes.throughput_per_sec
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Deletes a number; `false` if there was none. Fails with a foreign-key
+/// violation while a campaign still uses it.
+pub async fn delete(db: impl PgExecutor<'_>, org: OrgId, id: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query!("delete from wa_numbers where org_id = $1 and id = $2", org.0, id).execute(db).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The decrypted credentials of a number, for the Cloud API client and the
+/// webhook signature check. Kept out of [`Number`] so they cannot be
+/// serialised by accident.
+#[derive(Clone)]
+pub struct Credentials {
+    pub access_token: String,
+    pub app_secret: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials([redacted])")
+    }
+}
+
+pub async fn credentials(
+    db: impl PgExecutor<'_>,
+    cipher: &Cipher,
+    org: OrgId,
+    id: i64,
+) -> Result<Option<Credentials>, CredentialsError> {
+    let row = sqlx::query!(
+        "select access_token_enc, app_secret_enc from wa_numbers where org_id = $1 and id = $2",
+        org.0,
+        id
+    )
+    .fetch_optional(db)
+    .await?;
+    row.map(|r| {
+        Ok(Credentials {
+            access_token: cipher.decrypt(&r.access_token_enc)?,
+            app_secret: cipher.decrypt(&r.app_secret_enc)?,
+        })
+    })
+    .transpose()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Cipher(#[from] crate::crypto::CipherError),
+}

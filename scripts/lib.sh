@@ -1,0 +1,50 @@
+# Shared helpers for scripts/*; source it, do not run it.
+# shellcheck shell=bash
+DEV="$ROOT/.dev"
+mkdir -p "$DEV"
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Starts Postgres and Redis (installing them when missing) and exports their URLs.
+ensure_services() {
+  step "starting Postgres and Redis (scripts/services up)"
+  "$ROOT/scripts/services" up >/dev/null
+  eval "$("$ROOT/scripts/services" env)"
+}
+
+# Makes sure cargo is on PATH (rustup installs it under ~/.cargo/bin).
+ensure_cargo() {
+  if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  command -v cargo >/dev/null 2>&1 || { echo "cargo is required (install Rust with rustup)" >&2; exit 1; }
+}
+
+# Drops and recreates a database on the local server.
+fresh_database() {
+  local admin="${DATABASE_URL%/*}/postgres"
+  psql -q "$admin" -c "drop database if exists $1 with (force)" -c "create database $1" >/dev/null
+}
+
+# The local encryption key for secrets at rest, created once under .dev/.
+encryption_key() {
+  local f="$DEV/encryption.key"
+  if [[ ! -s "$f" ]]; then
+    (umask 077; head -c 32 /dev/urandom | base64 >"$f")
+  fi
+  cat "$f"
+}
+
+# Waits (up to 60 s) until a URL answers 2xx.
+wait_http() {
+  local url="$1" what="$2" deadline=$((SECONDS + 60))
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    if (( SECONDS > deadline )); then echo "timed out waiting for $what at $url" >&2; exit 1; fi
+    sleep 0.2
+  done
+}
+
+# Reads a top-level string field from JSON on stdin (no jq needed).
+json_field() {
+  sed -n "s/^ *\"$1\": \"\\([^\"]*\\)\".*/\\1/p" | head -n1
+}

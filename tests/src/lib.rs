@@ -1,0 +1,138 @@
+//! Helpers for the end-to-end tests: [`TestApp::spawn`] serves the real
+//! router on a loopback port, against the per-test database that
+//! `#[sqlx::test]` creates and the Redis in `REDIS_URL`.
+
+use std::{net::SocketAddr, time::Duration};
+
+use api::{AppState, Limits};
+use process::{ConnectionArgs, Secret, ops::Readiness, telemetry};
+use serde_json::Value;
+use store::{OrgId, PgPool, api_keys, crypto::Cipher, orgs};
+use tokio_util::sync::CancellationToken;
+
+pub use reqwest::StatusCode;
+
+/// The Redis the tests use (started by `scripts/services`).
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:56379".to_owned())
+}
+
+/// A running API with one organization and its admin key.
+#[derive(Debug)]
+pub struct TestApp {
+    pub base: String,
+    pub pg: PgPool,
+    pub http: reqwest::Client,
+    pub org: OrgId,
+    pub key: String,
+    stop: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(pg: PgPool) -> Self {
+        Self::spawn_with(pg, Limits::default()).await
+    }
+
+    pub async fn spawn_with(pg: PgPool, limits: Limits) -> Self {
+        let connections = ConnectionArgs {
+            database_url: Secret::new("unused: the pool is given"),
+            database_max_connections: 5,
+            redis_url: Secret::new(redis_url()),
+        };
+        let redis = connections.redis().await.expect("Redis must run (scripts/services up)");
+        let cipher = Cipher::from_base64(&Cipher::generate_key()).expect("fresh key");
+        let state = AppState { pg: pg.clone(), cipher, limits };
+        let router = api::router(state, Readiness { pg: pg.clone(), redis }, telemetry::metrics_handle());
+        let server = api::ApiServer::bind(SocketAddr::from(([127, 0, 0, 1], 0)), router).await.expect("bind");
+        let base = format!("http://{}", server.local_addr().expect("addr"));
+        let stop = CancellationToken::new();
+        tokio::spawn(server.run(stop.clone().cancelled_owned()));
+        let (org, key) = new_org(&pg, "Acme").await;
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+        Self { base, pg, http, org, key, stop }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request with this app's admin key.
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(path)).bearer_auth(&self.key)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        send(self.req(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        send(self.req(reqwest::Method::POST, path).json(&body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        send(self.req(reqwest::Method::PUT, path).json(&body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        send(self.req(reqwest::Method::PATCH, path).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        send(self.req(reqwest::Method::DELETE, path)).await
+    }
+
+    pub async fn import_csv(&self, csv: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+        send(self.req(reqwest::Method::POST, "/v1/contacts/import").header("content-type", "text/csv").body(csv)).await
+    }
+
+    /// Another organization with its own admin key, on the same server.
+    pub async fn other_org(&self) -> (OrgId, String) {
+        new_org(&self.pg, "Other Org").await
+    }
+}
+
+async fn new_org(pg: &PgPool, name: &str) -> (OrgId, String) {
+    let org = orgs::create(pg, name).await.expect("org");
+    let key = api_keys::create(pg, OrgId(org.id), "test", &[api_keys::SCOPE_ADMIN.to_owned()]).await.expect("key");
+    (OrgId(org.id), key.secret)
+}
+
+/// Sends a request and returns the status and the JSON body (`Null` when empty).
+pub async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let resp = req.send().await.expect("request");
+    let status = resp.status();
+    let bytes = resp.bytes().await.expect("body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    (status, body)
+}
+
+/// The error code of an error body.
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+/// Polls `check` until it returns `Some`, or panics after `deadline`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < until, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,52 @@
+//! The worker's configuration, from environment variables (or flags).
+
+use std::net::SocketAddr;
+
+use process::{ConnectionArgs, telemetry::LogFormat};
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "campaigns-worker", about = "The campaign engine's background worker", version)]
+pub struct WorkerConfig {
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+    /// Address of the health/metrics server.
+    #[arg(long, env = "WORKER_ADDR", default_value = "127.0.0.1:9100")]
+    pub addr: SocketAddr,
+    /// `pretty` or `json`.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+    /// Which queues this process consumes, comma-separated.
+    #[arg(
+        long,
+        env = "WORKER_QUEUES",
+        value_delimiter = ',',
+        default_value = "launch,send,status,reply,report,scheduler"
+    )]
+    pub queues: Vec<String>,
+}
+
+/// A name unique to this process start: `{host}-{boot id}`. Queue backends
+/// use it to own in-flight work; reusing a name across starts would break
+/// their crash recovery.
+pub fn process_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_owned());
+    let boot = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}", &boot[..12])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_process_start_gets_a_new_name() {
+        let (a, b) = (super::process_name(), super::process_name());
+        assert_ne!(a, b);
+        let (host_a, boot) = a.rsplit_once('-').unwrap();
+        assert_eq!(host_a, b.rsplit_once('-').unwrap().0, "the host part is stable");
+        assert_eq!(boot.len(), 12);
+    }
+}
