@@ -47,9 +47,14 @@ create index wa_numbers_org on wa_numbers (org_id, id);
 -- Contacts: the audience. Tags are a normalised text[]; valued tags a flat
 -- JSON object key -> string value (one value per key).
 -- ---------------------------------------------------------------------------
+-- contacts is the bulk-loaded table. A foreign key on org_id would run a
+-- per-row check costing about a third of the import budget (measured: ~7 us of
+-- ~28 us per row), so org_id is not a foreign key here: it always comes from the
+-- caller's API key, and deleting an organization removes its contacts through
+-- the trigger below.
 create table contacts (
-    id           bigint generated always as identity primary key,
-    org_id       bigint not null references organizations (id) on delete cascade,
+    id           bigint generated always as identity (cache 1000) primary key,
+    org_id       bigint not null,
     phone        text not null,                 -- E.164, with '+'
     wa_id        text,                          -- WhatsApp id (digits); learned from Meta
     name         text,
@@ -59,9 +64,18 @@ create table contacts (
     updated_at   timestamptz not null default now(),
     unique (org_id, phone)
 );
-create index contacts_org_id on contacts (org_id, id);
+-- Contacts are listed in phone order, so (org_id, phone) also serves paging:
+-- one index less to maintain on every imported row.
 create index contacts_tags on contacts using gin (tags);
 create index contacts_valued_tags on contacts using gin (valued_tags jsonb_path_ops);
+
+create function delete_organization_contacts() returns trigger language plpgsql as $$
+begin
+    delete from contacts where org_id = old.id;
+    return old;
+end $$;
+create trigger organizations_delete_contacts before delete on organizations
+    for each row execute function delete_organization_contacts();
 
 -- An open inbox case means an agent is attending the contact: campaigns skip it.
 create table inbox_cases (

@@ -117,6 +117,7 @@ async fn contacts_import(api: &str, key: &str, rows: u64, api_pid: Option<u32>) 
 /// Peak resident set size (VmHWM) of a process, in MiB.
 fn peak_rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    let kb: f64 =
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
     Some((kb / 1024.0 * 10.0).round() / 10.0)
 }

@@ -20,7 +20,9 @@ pub struct Tag(String);
 impl Tag {
     pub fn parse(input: &str) -> Result<Self, DomainError> {
         let fail = |why| DomainError::InvalidTag { input: input.to_owned(), why };
-        let folded: String = input.nfkc().collect::<String>().to_lowercase();
+        // NFKC leaves ASCII unchanged, so the common case skips it.
+        let folded =
+            if input.is_ascii() { input.to_ascii_lowercase() } else { input.nfkc().collect::<String>().to_lowercase() };
         let normalised = folded.split_whitespace().collect::<Vec<_>>().join(" ");
         if normalised.is_empty() {
             return Err(fail("it is empty"));

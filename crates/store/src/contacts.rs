@@ -1,6 +1,6 @@
 //! Contacts: bulk upsert by phone, lookups, tag edits, deletion.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, types::Json};
@@ -35,9 +35,12 @@ pub struct ContactUpsert {
 }
 
 /// A batch of upserts laid out column-wise, the shape `unnest` wants: one
-/// statement writes the whole batch.
+/// statement writes the whole batch. A batch never holds the same phone twice
+/// (`ON CONFLICT` cannot touch a row twice in one statement), so a repeated
+/// phone starts the next batch and later rows are applied after earlier ones.
 #[derive(Debug, Default)]
 pub struct UpsertBatch {
+    seen: HashSet<String>,
     phones: Vec<String>,
     wa_ids: Vec<Option<String>>,
     names: Vec<Option<String>>,
@@ -49,6 +52,7 @@ pub struct UpsertBatch {
 impl UpsertBatch {
     pub fn with_capacity(n: usize) -> Self {
         Self {
+            seen: HashSet::with_capacity(n),
             phones: Vec::with_capacity(n),
             wa_ids: Vec::with_capacity(n),
             names: Vec::with_capacity(n),
@@ -57,12 +61,18 @@ impl UpsertBatch {
         }
     }
 
-    pub fn push(&mut self, c: ContactUpsert) {
+    /// Adds a contact, or hands it back when its phone is already in this
+    /// batch: write this batch first, then push it into a new one.
+    pub fn try_push(&mut self, c: ContactUpsert) -> Result<(), ContactUpsert> {
+        if !self.seen.insert(c.phone.as_e164().to_owned()) {
+            return Err(c);
+        }
         self.phones.push(c.phone.into_string());
         self.wa_ids.push(c.wa_id);
         self.names.push(c.name);
         self.tags.push(c.tags.to_strings().join(";"));
         self.valued_tags.push(Json(c.valued_tags.to_map()));
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -91,21 +101,16 @@ impl std::ops::AddAssign for UpsertCounts {
 /// Upserts a batch by phone. An existing contact keeps its tags and gains the
 /// new ones, gets the new valued tags (a key present in both takes the new
 /// value), and keeps its name and WhatsApp id unless new ones are given.
-/// Within one batch the last row for a phone wins.
 pub async fn upsert_batch(conn: &mut PgConnection, org: OrgId, batch: &UpsertBatch) -> sqlx::Result<UpsertCounts> {
     if batch.is_empty() {
         return Ok(UpsertCounts::default());
     }
     let row = sqlx::query!(
-        r#"with input as (
-               select distinct on (phone) phone, wa_id, name,
-                      coalesce(string_to_array(nullif(tags, ''), ';'), '{}') as tags, valued_tags
-               from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])
-                    with ordinality as u(phone, wa_id, name, tags, valued_tags, ord)
-               order by phone, ord desc
-           ), up as (
+        r#"with up as (
                insert into contacts as c (org_id, phone, wa_id, name, tags, valued_tags)
-               select $1, phone, wa_id, name, tags, valued_tags from input
+               select $1, phone, wa_id, name, coalesce(string_to_array(nullif(tags, ''), ';'), '{}'), valued_tags
+               from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])
+                    as u(phone, wa_id, name, tags, valued_tags)
                on conflict (org_id, phone) do update set
                    wa_id = coalesce(excluded.wa_id, c.wa_id),
                    name = coalesce(excluded.name, c.name),
@@ -129,6 +134,30 @@ pub async fn upsert_batch(conn: &mut PgConnection, org: OrgId, batch: &UpsertBat
     Ok(UpsertCounts { created: row.created, updated: row.updated })
 }
 
+/// Upserts contacts in order, splitting them into batches of at most
+/// `batch_rows` without repeated phones: when a phone repeats, the later row
+/// is applied after the earlier one (its tags add up, its values win).
+pub async fn upsert_all(
+    conn: &mut PgConnection,
+    org: OrgId,
+    contacts: impl IntoIterator<Item = ContactUpsert>,
+    batch_rows: usize,
+) -> sqlx::Result<UpsertCounts> {
+    let mut counts = UpsertCounts::default();
+    let mut batch = UpsertBatch::with_capacity(batch_rows);
+    for contact in contacts {
+        if batch.len() >= batch_rows {
+            counts += upsert_batch(conn, org, &std::mem::take(&mut batch)).await?;
+        }
+        if let Err(repeated) = batch.try_push(contact) {
+            counts += upsert_batch(conn, org, &std::mem::take(&mut batch)).await?;
+            batch.try_push(repeated).unwrap_or_else(|_| unreachable!("a new batch is empty"));
+        }
+    }
+    counts += upsert_batch(conn, org, &batch).await?;
+    Ok(counts)
+}
+
 pub async fn get(db: impl PgExecutor<'_>, org: OrgId, id: i64) -> sqlx::Result<Option<Contact>> {
     sqlx::query_as!(
         Contact,
@@ -146,13 +175,14 @@ pub async fn get(db: impl PgExecutor<'_>, org: OrgId, id: i64) -> sqlx::Result<O
     .await
 }
 
-/// Which contacts to list: all `tags` and all `valued_tags` must match.
+/// Which contacts to list, in phone order: all `tags` and all `valued_tags`
+/// must match.
 #[derive(Debug, Default)]
 pub struct ContactFilter {
     pub tags: Vec<String>,
     pub valued_tags: BTreeMap<String, String>,
-    /// Only contacts with an id greater than this (cursor pagination).
-    pub after_id: i64,
+    /// Only contacts whose phone sorts after this one (cursor pagination).
+    pub after_phone: Option<String>,
     pub limit: i64,
 }
 
@@ -166,13 +196,13 @@ pub async fn list(db: impl PgExecutor<'_>, org: OrgId, filter: &ContactFilter) -
                   exists(select 1 from opt_outs o where o.org_id = c.org_id and o.phone = c.phone) as "opted_out!",
                   c.created_at, c.updated_at
            from contacts c
-           where c.org_id = $1 and c.id > $2
+           where c.org_id = $1 and c.phone > coalesce($2, '')
              and (cardinality($3::text[]) = 0 or c.tags @> $3)
              and ($4::jsonb = '{}' or c.valued_tags @> $4)
-           order by c.id
+           order by c.phone
            limit $5"#,
         org.0,
-        filter.after_id,
+        filter.after_phone,
         &filter.tags,
         Json(&filter.valued_tags) as _,
         filter.limit

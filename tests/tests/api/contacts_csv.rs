@@ -115,3 +115,21 @@ async fn csv_cells_are_validated_like_json(pg: PgPool) {
     assert_eq!(page["data"][1]["name"], serde_json::Value::Null);
     assert_eq!(page["data"][1]["valued_tags"], json!({}), "an empty vt: cell sets nothing");
 }
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_phone_repeated_in_one_import_is_applied_in_order(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let csv = "phone,name,tags,vt:plan,vt:city\n\
+               +34612345678,Ana,vip,gold,Madrid\n\
+               +34612345679,Bob,lead,,\n\
+               +34 612 345 678,Ana María,newsletter,silver,\n";
+    let (status, body) = app.import_csv(csv).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"rows": 3, "created": 2, "updated": 1}), "the repeat updates the first row");
+    let (_, page) = app.get("/v1/contacts?tag=newsletter").await;
+    let ana = &page["data"][0];
+    assert_eq!(ana["name"], "Ana María");
+    assert_eq!(ana["tags"], json!(["newsletter", "vip"]));
+    assert_eq!(ana["valued_tags"], json!({"city": "Madrid", "plan": "silver"}));
+    assert_eq!(count(&app).await, 2);
+}

@@ -40,6 +40,7 @@ async fn bad_list_parameters_are_refused(pg: PgPool) {
         ("limit=0", "invalid_limit"),
         ("limit=5000", "invalid_limit"),
         ("cursor=abc", "invalid_cursor"),
+        ("cursor=p12x", "invalid_cursor"),
         ("tag=a%3Db", "invalid_tag"),
         ("valued_tag=nokey", "invalid_valued_tag_key"),
         ("limit=ten", "invalid_query"),

@@ -2,7 +2,7 @@
 
 use axum::{Json, extract::State};
 use serde::Deserialize;
-use store::contacts::{self, UpsertBatch, UpsertCounts};
+use store::contacts::{self, UpsertCounts};
 use utoipa::ToSchema;
 
 use super::input::ContactInput;
@@ -19,7 +19,8 @@ pub const MAX_REPORTED_ROWS: usize = 100;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkUpsert {
-    /// At most 10,000 contacts. Within one request the last entry for a phone wins.
+    /// At most 10,000 contacts. A phone that appears twice is applied in order
+    /// (tags add up, later values win).
     pub contacts: Vec<ContactInput>,
 }
 
@@ -49,12 +50,12 @@ pub async fn bulk_upsert(
             Some("contacts".to_owned()),
         ));
     }
-    let mut batch = UpsertBatch::with_capacity(body.contacts.len());
+    let mut valid = Vec::with_capacity(body.contacts.len());
     let mut bad = Vec::new();
     let mut bad_count = 0usize;
     for (i, input) in body.contacts.iter().enumerate() {
         match input.validate() {
-            Ok(c) => batch.push(c),
+            Ok(c) => valid.push(c),
             Err(e) => {
                 bad_count += 1;
                 if bad.len() < MAX_REPORTED_ROWS {
@@ -75,7 +76,7 @@ pub async fn bulk_upsert(
         });
     }
     let mut tx = state.pg.begin().await?;
-    let counts = contacts::upsert_batch(&mut tx, auth.org(), &batch).await?;
+    let counts = contacts::upsert_all(&mut tx, auth.org(), valid, max).await?;
     tx.commit().await?;
     Ok(Json(counts))
 }

@@ -19,7 +19,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use store::{
     OrgId, PgPool,
-    contacts::{self, UpsertBatch, UpsertCounts},
+    contacts::{self, ContactUpsert, UpsertBatch, UpsertCounts},
 };
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::io::StreamReader;
@@ -32,8 +32,8 @@ use crate::{
     state::AppState,
 };
 
-/// Rows written per statement.
-const BATCH_ROWS: usize = 5_000;
+/// Most rows written per statement.
+const BATCH_ROWS: usize = 10_000;
 /// The prefix of a valued-tag column: `vt:customer_id`.
 const VALUED_TAG_COLUMN: &str = "vt:";
 
@@ -96,7 +96,11 @@ pub async fn import_csv(
                 let line = record.position().map_or(line, |p| p.line());
                 match columns.contact(&record) {
                     Ok(contact) if bad_count == 0 => {
-                        batch.push(contact);
+                        if let Err(repeated) = batch.try_push(contact) {
+                            // The same phone again: write what came before it first.
+                            writer.send(std::mem::replace(&mut batch, UpsertBatch::with_capacity(BATCH_ROWS))).await;
+                            batch.try_push(repeated).unwrap_or_else(|_| unreachable!("a new batch is empty"));
+                        }
                         if batch.len() >= BATCH_ROWS {
                             writer.send(std::mem::replace(&mut batch, UpsertBatch::with_capacity(BATCH_ROWS))).await;
                         }
@@ -228,7 +232,7 @@ impl Columns {
         Ok(Self { phone, name, wa_id, tags, valued })
     }
 
-    fn contact(&self, r: &StringRecord) -> Result<store::contacts::ContactUpsert, super::input::FieldError> {
+    fn contact(&self, r: &StringRecord) -> Result<ContactUpsert, super::input::FieldError> {
         let cell = |i: Option<usize>| i.and_then(|i| r.get(i));
         validate_parts(
             cell(Some(self.phone)).unwrap_or(""),

@@ -43,7 +43,7 @@ pub struct ContactPage {
     pub next_cursor: Option<String>,
 }
 
-/// Lists contacts in creation order, filtered by tags and valued tags.
+/// Lists contacts in phone order, filtered by tags and valued tags.
 #[utoipa::path(
     get, path = "/v1/contacts", tag = "contacts", security(("api_key" = [])), params(ListQuery),
     responses(
@@ -61,11 +61,11 @@ pub async fn list(
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid("invalid_limit", "limit must be between 1 and 1000", Some("limit".into())));
     }
-    let after_id = match q.cursor.as_deref() {
-        None => 0,
-        Some(c) => c.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+    let after_phone = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
             ApiError::invalid("invalid_cursor", "cursor is not one this API returned", Some("cursor".into()))
-        })?,
+        })?),
     };
     let tags = q
         .tag
@@ -78,9 +78,9 @@ pub async fn list(
         let (k, v) = ValuedTags::parse_pair(pair).map_err(|e| ApiError::domain(&e, "valued_tag"))?;
         valued_tags.insert(k.as_str().to_owned(), v.as_str().to_owned());
     }
-    let filter = ContactFilter { tags, valued_tags, after_id, limit };
+    let filter = ContactFilter { tags, valued_tags, after_phone, limit };
     let data = contacts::list(&state.pg, auth.org(), &filter).await?;
-    let next_cursor = (data.len() as i64 == limit).then(|| data.last().map(|c| c.id.to_string())).flatten();
+    let next_cursor = (data.len() as i64 == limit).then(|| data.last().map(|c| encode_cursor(&c.phone))).flatten();
     Ok(Json(ContactPage { data, next_cursor }))
 }
 
@@ -106,6 +106,18 @@ pub async fn delete(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiP
     } else {
         Err(ApiError::NotFound { what: "contact" })
     }
+}
+
+/// The cursor is the last phone of the page without its `+` (URL-safe), prefixed
+/// with `p` so its format can change later without old cursors being misread.
+fn encode_cursor(phone: &str) -> String {
+    format!("p{}", phone.trim_start_matches('+'))
+}
+
+fn decode_cursor(cursor: &str) -> Option<String> {
+    let digits = cursor.strip_prefix('p')?;
+    let valid = !digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit());
+    valid.then(|| format!("+{digits}"))
 }
 
 /// `Some(contact)` as JSON, `None` as 404.
