@@ -20,6 +20,17 @@ ensure_cargo() {
   command -v cargo >/dev/null 2>&1 || { echo "cargo is required (install Rust with rustup)" >&2; exit 1; }
 }
 
+# Installs Debian packages for commands that are missing (as root).
+ensure_commands() {
+  local cmd missing=()
+  for cmd in "$@"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd"); done
+  (( ${#missing[@]} )) || return 0
+  [[ $EUID -eq 0 ]] || { echo "missing commands: ${missing[*]}; install them" >&2; exit 1; }
+  step "installing ${missing[*]} with apt-get"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
 # Drops and recreates a database on the local server.
 fresh_database() {
   local admin="${DATABASE_URL%/*}/postgres"
