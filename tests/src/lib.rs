@@ -47,7 +47,7 @@ impl TestApp {
         };
         let redis = connections.redis().await.expect("Redis must run (scripts/services up)");
         let cipher = Cipher::from_base64(&Cipher::generate_key()).expect("fresh key");
-        let state = AppState { pg: pg.clone(), cipher, limits };
+        let state = AppState::new(pg.clone(), cipher, limits);
         let router = api::router(state, Readiness { pg: pg.clone(), redis }, telemetry::metrics_handle());
         let server = api::ApiServer::bind(SocketAddr::from(([127, 0, 0, 1], 0)), router).await.expect("bind");
         let base = format!("http://{}", server.local_addr().expect("addr"));

@@ -30,7 +30,10 @@ impl FromRequestParts<AppState> for Auth {
                 message: "send an API key as `Authorization: Bearer <key>`",
             });
         };
-        let Some(secret) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim) else {
+        // The scheme is case-insensitive (RFC 7235).
+        let bearer =
+            value.to_str().ok().and_then(|v| v.split_once(' ')).filter(|(s, _)| s.eq_ignore_ascii_case("bearer"));
+        let Some(secret) = bearer.map(|(_, key)| key.trim()) else {
             return Err(ApiError::Unauthorized {
                 code: "malformed_authorization",
                 message: "the Authorization header must be `Bearer <key>`",

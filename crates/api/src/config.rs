@@ -17,7 +17,7 @@ pub struct ApiConfig {
     pub addr: SocketAddr,
     /// Base64 of 32 random bytes; encrypts access tokens and secrets at rest.
     /// Generate one with `openssl rand -base64 32` and keep it.
-    #[arg(long, env = "APP_ENCRYPTION_KEY")]
+    #[arg(long, env = "APP_ENCRYPTION_KEY", hide_env_values = true)]
     pub encryption_key: Secret,
     /// `pretty` or `json`.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
@@ -28,10 +28,17 @@ pub struct ApiConfig {
     /// Most bytes in a CSV contact import.
     #[arg(long, env = "CONTACTS_IMPORT_MAX_BYTES", default_value_t = Limits::default().csv_import_bytes)]
     pub csv_import_max_bytes: u64,
+    /// Most CSV imports running at once; each holds a database connection.
+    #[arg(long, env = "CONTACTS_IMPORT_CONCURRENCY", default_value_t = Limits::default().concurrent_imports)]
+    pub csv_import_concurrency: usize,
 }
 
 impl ApiConfig {
     pub fn limits(&self) -> Limits {
-        Limits { csv_import_bytes: self.csv_import_max_bytes, ..Limits::default() }
+        Limits {
+            csv_import_bytes: self.csv_import_max_bytes,
+            concurrent_imports: self.csv_import_concurrency.max(1),
+            ..Limits::default()
+        }
     }
 }

@@ -115,7 +115,32 @@ impl ApiError {
 }
 
 impl From<sqlx::Error> for ApiError {
+    /// Database refusals a client can act on become 4xx; the rest are 500s.
     fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            match (db.code().as_deref(), db.constraint()) {
+                (_, Some("contacts_tags_limit")) => {
+                    return Self::invalid("too_many_tags", "a contact would carry more than 100 tags", None);
+                }
+                (_, Some("contacts_valued_tags_limit")) => {
+                    return Self::invalid(
+                        "too_many_valued_tags",
+                        "a contact would carry more than 50 valued tags",
+                        None,
+                    );
+                }
+                // Deadlock or serialization failure: nothing was written, a retry is safe.
+                (Some("40P01" | "40001"), _) => {
+                    return Self::Conflict {
+                        code: "concurrent_update",
+                        message: "another request changed the same contacts at the same time; nothing was written, \
+                                  retry the request"
+                            .into(),
+                    };
+                }
+                _ => {}
+            }
+        }
         Self::Internal(e.into())
     }
 }

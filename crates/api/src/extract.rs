@@ -1,6 +1,10 @@
 //! Extractors whose rejections use the API's error body.
 
-use axum::extract::{FromRequest, FromRequestParts, rejection::PathRejection};
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Request, rejection::PathRejection},
+    http::StatusCode,
+};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -9,12 +13,6 @@ use crate::error::ApiError;
 #[derive(Debug, FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
-
-impl<T: serde::Serialize> axum::response::IntoResponse for ApiJson<T> {
-    fn into_response(self) -> axum::response::Response {
-        axum::Json(self.0).into_response()
-    }
-}
 
 /// `axum::extract::Path` with our error body on rejection.
 #[derive(Debug, FromRequestParts)]
@@ -39,5 +37,39 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             .await
             .map(|q| Self(q.0))
             .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+    }
+}
+
+/// A JSON body that may be left out: an empty body gives `T::default()`.
+/// Errors are those of [`ApiJson`].
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let body = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::Invalid {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    code: "payload_too_large",
+                    message: "the request body is too large for this endpoint".into(),
+                    field: None,
+                }
+            } else {
+                ApiError::bad_request("unreadable_body", e.body_text())
+            }
+        })?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        serde_json::from_slice(&body).map(Self).map_err(|e| {
+            if e.is_data() {
+                ApiError::invalid("invalid_body", e.to_string(), None)
+            } else {
+                ApiError::bad_request("malformed_json", e.to_string())
+            }
+        })
     }
 }

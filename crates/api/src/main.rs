@@ -6,6 +6,8 @@ use clap::Parser;
 use process::{ops::Readiness, shutdown, telemetry};
 use store::crypto::Cipher;
 
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = ApiConfig::parse();
@@ -16,12 +18,22 @@ async fn main() -> anyhow::Result<()> {
         store::MIGRATOR.run(&pg).await.context("running database migrations")?;
     }
     let redis = config.connections.redis().await.context("connecting to Redis")?;
-    let state = AppState { pg: pg.clone(), cipher, limits: config.limits() };
+    let state = AppState::new(pg.clone(), cipher, config.limits());
     let router = api::router(state, Readiness { pg: pg.clone(), redis }, telemetry::metrics_handle());
     let server = ApiServer::bind(config.addr, router).await.with_context(|| format!("binding {}", config.addr))?;
     tracing::info!(addr = %server.local_addr()?, "API listening");
     let stop = shutdown::on_signal();
-    server.run(stop.cancelled_owned()).await?;
+    let serving = server.run(stop.clone().cancelled_owned());
+    // After the signal, in-flight requests get DRAIN_DEADLINE to finish (a
+    // stalled upload must not block the stop; its transaction rolls back).
+    let deadline = async {
+        stop.cancelled().await;
+        tokio::time::sleep(DRAIN_DEADLINE).await;
+    };
+    tokio::select! {
+        served = serving => served?,
+        () = deadline => tracing::warn!("requests still running after {DRAIN_DEADLINE:?}; stopping anyway"),
+    }
     pg.close().await;
     tracing::info!("API stopped");
     Ok(())

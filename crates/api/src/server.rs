@@ -34,6 +34,14 @@ pub fn router(state: AppState, readiness: Readiness, metrics: PrometheusHandle) 
         .layer(Extension(Arc::new(doc)))
         .merge(process::ops::router(readiness, metrics))
         .fallback(|| async { ApiError::NotFound { what: "route" } })
+        .method_not_allowed_fallback(|| async {
+            ApiError::Invalid {
+                status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                code: "method_not_allowed",
+                message: "this route does not accept that method; /openapi.json lists the methods".into(),
+                field: None,
+            }
+        })
         .layer(middleware::from_fn(log_server_errors))
         .layer(middleware::from_fn(track_http))
         .layer(DefaultBodyLimit::max(json_limit))

@@ -1,12 +1,23 @@
 //! What every handler can reach.
 
+use std::sync::Arc;
+
 use store::{PgPool, crypto::Cipher};
+use tokio::sync::Semaphore;
 
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub pg: PgPool,
     pub cipher: Cipher,
     pub limits: Limits,
+    /// One permit per CSV import allowed to run at once.
+    pub import_slots: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(pg: PgPool, cipher: Cipher, limits: Limits) -> Self {
+        Self { pg, cipher, limits, import_slots: Arc::new(Semaphore::new(limits.concurrent_imports)) }
+    }
 }
 
 /// Request size limits (bytes and rows).
@@ -20,10 +31,18 @@ pub struct Limits {
     pub bulk_contacts: usize,
     /// Most bytes in a CSV import.
     pub csv_import_bytes: u64,
+    /// Most CSV imports running at once (each holds a database connection).
+    pub concurrent_imports: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { json_body_bytes: 1 << 20, bulk_body_bytes: 16 << 20, bulk_contacts: 10_000, csv_import_bytes: 1 << 30 }
+        Self {
+            json_body_bytes: 1 << 20,
+            bulk_body_bytes: 16 << 20,
+            bulk_contacts: 10_000,
+            csv_import_bytes: 1 << 30,
+            concurrent_imports: 4,
+        }
     }
 }

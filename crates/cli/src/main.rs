@@ -68,6 +68,15 @@ enum KeyCommand {
     },
 }
 
+/// Names of organizations and keys: 1 to 200 characters after trimming.
+fn checked_name<'a>(flag: &str, name: &'a str) -> anyhow::Result<&'a str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        bail!("{flag} must be 1 to 200 characters");
+    }
+    Ok(name)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -78,22 +87,21 @@ async fn main() -> anyhow::Result<()> {
             json!({"migrated": true})
         }
         Command::Org(OrgCommand::Create { name, key_name }) => {
-            let name = name.trim();
-            if name.is_empty() || name.chars().count() > 200 {
-                bail!("--name must be 1 to 200 characters");
-            }
+            let name = checked_name("--name", &name)?;
+            let key_name = checked_name("--key-name", &key_name)?;
             let mut tx = pg.begin().await?;
             let org = orgs::create(&mut *tx, name).await?;
-            let key = api_keys::create(&mut *tx, OrgId(org.id), &key_name, &[api_keys::SCOPE_ADMIN.to_owned()]).await?;
+            let key = api_keys::create(&mut *tx, OrgId(org.id), key_name, &[api_keys::SCOPE_ADMIN.to_owned()]).await?;
             tx.commit().await?;
             json!({"organization": org, "api_key": key.key, "secret": key.secret})
         }
         Command::Key(KeyCommand::Create { org, name, admin }) => {
+            let name = checked_name("--name", &name)?;
             if orgs::get(&pg, OrgId(org)).await?.is_none() {
                 bail!("there is no organization {org}");
             }
             let scopes = if admin { vec![api_keys::SCOPE_ADMIN.to_owned()] } else { vec![] };
-            let key = api_keys::create(&pg, OrgId(org), &name, &scopes).await?;
+            let key = api_keys::create(&pg, OrgId(org), name, &scopes).await?;
             json!({"api_key": key.key, "secret": key.secret})
         }
         Command::Key(KeyCommand::Revoke { org, id }) => match api_keys::revoke(&pg, OrgId(org), id).await? {

@@ -10,6 +10,10 @@ pub enum DomainError {
     InvalidValuedTagKey { input: String, why: &'static str },
     #[error("invalid valued tag value for {key:?}: {why}")]
     InvalidValuedTagValue { key: String, why: &'static str },
+    #[error("a contact may carry at most {max} tags")]
+    TooManyTags { max: usize },
+    #[error("a contact may carry at most {max} valued tags")]
+    TooManyValuedTags { max: usize },
 }
 
 impl DomainError {
@@ -20,6 +24,8 @@ impl DomainError {
             Self::InvalidTag { .. } => "invalid_tag",
             Self::InvalidValuedTagKey { .. } => "invalid_valued_tag_key",
             Self::InvalidValuedTagValue { .. } => "invalid_valued_tag_value",
+            Self::TooManyTags { .. } => "too_many_tags",
+            Self::TooManyValuedTags { .. } => "too_many_valued_tags",
         }
     }
 }

@@ -114,13 +114,14 @@ mod tests {
             let _ = Phone::parse(&s);
         }
 
+        /// Spanish mobiles (+34 6xx xxx xxx) are always valid, however they are spaced.
         #[test]
-        fn normalised_form_is_a_fixed_point(s in "\\+[1-9][0-9 -]{6,16}") {
-            if let Ok(p) = Phone::parse(&s) {
-                prop_assert_eq!(Phone::parse(p.as_e164()).unwrap(), p.clone());
-                prop_assert!(p.as_e164().starts_with('+'));
-                prop_assert!(p.digits().chars().all(|c| c.is_ascii_digit()));
-            }
+        fn any_formatting_of_a_valid_number_normalises_to_one_e164(digits in "[0-9]{8}", sep in "[ .-]?") {
+            let spaced = format!("+34{sep}6{}{sep}{}{sep}{}", &digits[..2], &digits[2..5], &digits[5..]);
+            let p = Phone::parse(&spaced).unwrap();
+            prop_assert_eq!(p.as_e164(), format!("+346{digits}"));
+            prop_assert_eq!(Phone::parse(p.as_e164()).unwrap(), p.clone());
+            prop_assert_eq!(Phone::parse(&format!("00346{digits}")).unwrap(), p);
         }
     }
 }

@@ -41,20 +41,27 @@ pub struct ConnectionArgs {
         long,
         env = "DATABASE_URL",
         default_value = "postgres://campaigns:campaigns@127.0.0.1:55432/campaigns",
-        hide_default_value = true
+        hide_default_value = true,
+        hide_env_values = true
     )]
     pub database_url: Secret,
     /// Most Postgres connections this process opens.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
     pub database_max_connections: u32,
     /// Redis URL.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:56379", hide_default_value = true)]
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:56379",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
     pub redis_url: Secret,
 }
 
 impl ConnectionArgs {
-    /// A lazily connecting pool: the process starts even while Postgres is
-    /// down, and `/readyz` says so.
+    /// A lazily connecting pool: connections are opened on first use and
+    /// re-opened after Postgres restarts; `/readyz` reports an outage.
     pub fn pg_pool(&self) -> anyhow::Result<PgPool> {
         let options =
             PgPoolOptions::new().max_connections(self.database_max_connections).acquire_timeout(Duration::from_secs(5));

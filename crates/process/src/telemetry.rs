@@ -7,8 +7,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines (the default for local runs).
     Pretty,

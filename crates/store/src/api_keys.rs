@@ -16,11 +16,17 @@ use crate::OrgId;
 pub const SCOPE_ADMIN: &str = "admin";
 const KEY_PREFIX: &str = "wce_";
 
-/// A newly created key: `secret` is the only copy of the full key.
-#[derive(Debug)]
+/// A newly created key: `secret` is the only copy of the full key (and is
+/// left out of `Debug`).
 pub struct NewKey {
     pub key: ApiKey,
     pub secret: String,
+}
+
+impl std::fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKey").field("key", &self.key).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]

@@ -2,11 +2,13 @@
 //!
 //! AES-256-GCM with a random 96-bit nonce per value. Stored layout:
 //! `version (1 byte) || nonce (12 bytes) || ciphertext+tag`. The version byte
-//! leaves room for key rotation.
+//! leaves room for key rotation. Each value is bound to a context (its column
+//! and organization) as associated data, so a ciphertext copied into another
+//! row, column or tenant no longer decrypts.
 
 use aes_gcm::{
     Aes256Gcm, KeyInit, Nonce,
-    aead::{Aead, OsRng, rand_core::RngCore},
+    aead::{Aead, OsRng, Payload, rand_core::RngCore},
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 
@@ -46,12 +48,13 @@ impl Cipher {
         STANDARD.encode(key)
     }
 
-    pub fn encrypt(&self, plaintext: &str) -> Vec<u8> {
+    /// Encrypts `plaintext` for `context` (e.g. `wa_numbers.access_token:org=1`).
+    pub fn encrypt(&self, context: &str, plaintext: &str) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         OsRng.fill_bytes(&mut nonce);
         let sealed = self
             .0
-            .encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes())
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext.as_bytes(), aad: context.as_bytes() })
             .unwrap_or_else(|_| unreachable!("AES-GCM encryption of an in-memory buffer cannot fail"));
         let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
         out.push(VERSION);
@@ -60,13 +63,17 @@ impl Cipher {
         out
     }
 
-    pub fn decrypt(&self, stored: &[u8]) -> Result<String, CipherError> {
+    /// Decrypts a value stored for `context`; any other context fails.
+    pub fn decrypt(&self, context: &str, stored: &[u8]) -> Result<String, CipherError> {
         let (&version, rest) = stored.split_first().ok_or(CipherError::Undecryptable)?;
         if version != VERSION || rest.len() < NONCE_LEN {
             return Err(CipherError::Undecryptable);
         }
         let (nonce, sealed) = rest.split_at(NONCE_LEN);
-        let plain = self.0.decrypt(Nonce::from_slice(nonce), sealed).map_err(|_| CipherError::Undecryptable)?;
+        let plain = self
+            .0
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: context.as_bytes() })
+            .map_err(|_| CipherError::Undecryptable)?;
         String::from_utf8(plain).map_err(|_| CipherError::Undecryptable)
     }
 }
@@ -78,22 +85,23 @@ mod tests {
     #[test]
     fn round_trips_and_uses_fresh_nonces() {
         let c = Cipher::from_base64(&Cipher::generate_key()).unwrap();
-        let a = c.encrypt("EAAG-token");
-        let b = c.encrypt("EAAG-token");
+        let a = c.encrypt("t:org=1", "EAAG-token");
+        let b = c.encrypt("t:org=1", "EAAG-token");
         assert_ne!(a, b, "same plaintext must not give the same ciphertext");
         assert!(!a.windows(4).any(|w| w == b"EAAG"), "plaintext must not appear in ciphertext");
-        assert_eq!(c.decrypt(&a).unwrap(), "EAAG-token");
+        assert_eq!(c.decrypt("t:org=1", &a).unwrap(), "EAAG-token");
     }
 
     #[test]
     fn wrong_key_or_tampering_is_detected() {
         let c1 = Cipher::from_base64(&Cipher::generate_key()).unwrap();
         let c2 = Cipher::from_base64(&Cipher::generate_key()).unwrap();
-        let mut sealed = c1.encrypt("secret");
-        assert!(c2.decrypt(&sealed).is_err());
+        let mut sealed = c1.encrypt("t:org=1", "secret");
+        assert!(c2.decrypt("t:org=1", &sealed).is_err());
+        assert!(c1.decrypt("t:org=2", &sealed).is_err(), "a value moved to another tenant must not decrypt");
         let last = sealed.len() - 1;
         sealed[last] ^= 1;
-        assert!(c1.decrypt(&sealed).is_err());
+        assert!(c1.decrypt("t:org=1", &sealed).is_err());
     }
 
     #[test]

@@ -16,7 +16,8 @@ pub struct InboxCase {
 }
 
 /// Opens a case for the contact, or returns the one already open (opening is
-/// idempotent). `None` if the organization has no such contact.
+/// idempotent, also under concurrent calls: the conflict arm returns the row
+/// that won). `None` if the organization has no such contact.
 pub async fn open(
     db: impl PgExecutor<'_>,
     org: OrgId,
@@ -25,17 +26,11 @@ pub async fn open(
 ) -> sqlx::Result<Option<InboxCase>> {
     sqlx::query_as!(
         InboxCase,
-        r#"with contact as (select id from contacts where org_id = $1 and id = $2),
-                opened as (
-                    insert into inbox_cases (org_id, contact_id, note)
-                    select $1, id, $3 from contact
-                    on conflict (contact_id) where closed_at is null do nothing
-                    returning id, contact_id, opened_at, closed_at, note)
-           select id as "id!", contact_id as "contact_id!", opened_at as "opened_at!", closed_at, note from opened
-           union all
-           select i.id, i.contact_id, i.opened_at, i.closed_at, i.note
-           from inbox_cases i join contact c on c.id = i.contact_id
-           where i.closed_at is null and not exists (select 1 from opened)"#,
+        r#"insert into inbox_cases (org_id, contact_id, note)
+           select $1, id, $3 from contacts where org_id = $1 and id = $2
+           on conflict (contact_id) where closed_at is null
+               do update set note = coalesce(inbox_cases.note, excluded.note)
+           returning id, contact_id, opened_at, closed_at, note"#,
         org.0,
         contact_id,
         note

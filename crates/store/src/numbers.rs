@@ -23,8 +23,7 @@ pub struct Number {
 }
 
 /// What registering a number needs; the secrets arrive in plain text and are
-/// encrypted before they touch the database.
-#[derive(Debug)]
+/// encrypted before they touch the database. `Debug` leaves them out.
 pub struct NewNumber<'a> {
     pub phone_number_id: &'a str,
     pub waba_id: &'a str,
@@ -34,14 +33,46 @@ pub struct NewNumber<'a> {
     pub throughput_per_sec: i32,
 }
 
-/// A partial update; `None` leaves a field as it is.
-#[derive(Debug, Default)]
+/// A partial update; `None` leaves a field as it is. `Debug` leaves secrets out.
+#[derive(Default)]
 pub struct NumberChanges<'a> {
     pub waba_id: Option<&'a str>,
     pub display_number: Option<&'a domain::Phone>,
     pub access_token: Option<&'a str>,
     pub app_secret: Option<&'a str>,
     pub throughput_per_sec: Option<i32>,
+}
+
+impl std::fmt::Debug for NewNumber<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewNumber")
+            .field("phone_number_id", &self.phone_number_id)
+            .field("waba_id", &self.waba_id)
+            .field("display_number", &self.display_number)
+            .field("throughput_per_sec", &self.throughput_per_sec)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for NumberChanges<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NumberChanges")
+            .field("waba_id", &self.waba_id)
+            .field("display_number", &self.display_number)
+            .field("throughput_per_sec", &self.throughput_per_sec)
+            .field("access_token_changed", &self.access_token.is_some())
+            .field("app_secret_changed", &self.app_secret.is_some())
+            .finish()
+    }
+}
+
+/// The encryption contexts of a number's secrets (see [`Cipher`]).
+fn token_context(org: OrgId) -> String {
+    format!("wa_numbers.access_token:org={}", org.0)
+}
+
+fn secret_context(org: OrgId) -> String {
+    format!("wa_numbers.app_secret:org={}", org.0)
 }
 
 pub async fn create(db: impl PgExecutor<'_>, cipher: &Cipher, org: OrgId, new: &NewNumber<'_>) -> sqlx::Result<Number> {
@@ -56,8 +87,8 @@ pub async fn create(db: impl PgExecutor<'_>, cipher: &Cipher, org: OrgId, new: &
         new.phone_number_id,
         new.waba_id,
         new.display_number.as_e164(),
-        cipher.encrypt(new.access_token),
-        cipher.encrypt(new.app_secret),
+        cipher.encrypt(&token_context(org), new.access_token),
+        cipher.encrypt(&secret_context(org), new.app_secret),
         new.throughput_per_sec
     )
     .fetch_one(db)
@@ -112,8 +143,8 @@ pub async fn update(
         id,
         changes.waba_id,
         changes.display_number.map(domain::Phone::as_e164),
-        changes.access_token.map(|t| cipher.encrypt(t)),
-        changes.app_secret.map(|s| cipher.encrypt(s)),
+        changes.access_token.map(|t| cipher.encrypt(&token_context(org), t)),
+        changes.app_secret.map(|s| cipher.encrypt(&secret_context(org), s)),
         changes.throughput_per_sec
     )
     .fetch_optional(db)
@@ -157,8 +188,8 @@ pub async fn credentials(
     .await?;
     row.map(|r| {
         Ok(Credentials {
-            access_token: cipher.decrypt(&r.access_token_enc)?,
-            app_secret: cipher.decrypt(&r.app_secret_enc)?,
+            access_token: cipher.decrypt(&token_context(org), &r.access_token_enc)?,
+            app_secret: cipher.decrypt(&secret_context(org), &r.app_secret_enc)?,
         })
     })
     .transpose()

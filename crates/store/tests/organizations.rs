@@ -40,3 +40,35 @@ async fn upsert_all_splits_batches_at_the_size_limit_and_at_repeats(pg: PgPool) 
     let counts = contacts::upsert_all(&mut conn, OrgId(org.id), phones.map(contact), 2).await.unwrap();
     assert_eq!((counts.created, counts.updated), (4, 1));
 }
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn number_credentials_decrypt_only_for_their_organization(pg: PgPool) {
+    use store::{crypto::Cipher, numbers};
+    let cipher = Cipher::from_base64(&Cipher::generate_key()).unwrap();
+    let a = OrgId(orgs::create(&pg, "A").await.unwrap().id);
+    let b = OrgId(orgs::create(&pg, "B").await.unwrap().id);
+    let display = Phone::parse("+34910000001").unwrap();
+    let new = numbers::NewNumber {
+        phone_number_id: "1001",
+        waba_id: "2002",
+        display_number: &display,
+        access_token: "EAAG-token",
+        app_secret: "app-secret",
+        throughput_per_sec: 80,
+    };
+    assert!(!format!("{new:?}").contains("EAAG"), "Debug must not show secrets");
+    let number = numbers::create(&pg, &cipher, a, &new).await.unwrap();
+    let creds = numbers::credentials(&pg, &cipher, a, number.id).await.unwrap().unwrap();
+    assert_eq!((creds.access_token.as_str(), creds.app_secret.as_str()), ("EAAG-token", "app-secret"));
+    assert!(numbers::credentials(&pg, &cipher, b, number.id).await.unwrap().is_none());
+
+    // A ciphertext copied into another organization's row does not decrypt there.
+    let other = numbers::create(&pg, &cipher, b, &numbers::NewNumber { phone_number_id: "1002", ..new }).await.unwrap();
+    sqlx::query("update wa_numbers set access_token_enc = (select access_token_enc from wa_numbers where id = $1) where id = $2")
+        .bind(number.id)
+        .bind(other.id)
+        .execute(&pg)
+        .await
+        .unwrap();
+    assert!(numbers::credentials(&pg, &cipher, b, other.id).await.is_err());
+}

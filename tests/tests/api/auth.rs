@@ -55,3 +55,30 @@ async fn only_admin_keys_manage_keys(pg: PgPool) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(code(&body), "invalid_scope");
 }
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn the_bearer_scheme_is_case_insensitive(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let req = app.http.get(app.url("/v1/contacts")).header("authorization", format!("{scheme} {}", app.key));
+        assert_eq!(send(req).await.0, StatusCode::OK, "{scheme}");
+    }
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn only_admin_keys_change_numbers(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let (_, created) = app.post("/v1/api-keys", json!({"name": "reader"})).await;
+    let plain = created["secret"].as_str().unwrap().to_owned();
+    let number = json!({"phone_number_id": "1001", "waba_id": "2002", "display_number": "+34910000001",
+                        "access_token": "t", "app_secret": "s"});
+    let (status, body) = send(app.http.post(app.url("/v1/numbers")).bearer_auth(&plain).json(&number)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(code(&body), "missing_scope");
+    let (_, n) = app.post("/v1/numbers", number).await;
+    let path = format!("/v1/numbers/{}", n["id"]);
+    assert_eq!(send(app.http.get(app.url(&path)).bearer_auth(&plain)).await.0, StatusCode::OK, "reading is allowed");
+    let patch = send(app.http.patch(app.url(&path)).bearer_auth(&plain).json(&json!({"access_token": "stolen"}))).await;
+    assert_eq!(patch.0, StatusCode::FORBIDDEN);
+    assert_eq!(send(app.http.delete(app.url(&path)).bearer_auth(&plain)).await.0, StatusCode::FORBIDDEN);
+}

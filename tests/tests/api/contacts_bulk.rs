@@ -118,6 +118,17 @@ async fn oversized_and_malformed_bodies_get_clear_errors(pg: PgPool) {
     let (status, body) = e2e::send(app.req(reqwest::Method::POST, "/v1/contacts/bulk").body("{}")).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
 
+    // Ordinary JSON routes take at most 1 MiB.
+    let padded = json!({"phone_number_id": "1", "waba_id": "2", "display_number": "+34910000001",
+                        "access_token": "t".repeat(2 << 20), "app_secret": "s"});
+    let (status, body) = app.post("/v1/numbers", padded).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(code(&body), "payload_too_large");
+
+    let (status, body) = e2e::send(app.req(reqwest::Method::PUT, "/v1/contacts/bulk").json(&json!({}))).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert_eq!(code(&body), "method_not_allowed");
+
     let (status, body) =
         app.post("/v1/contacts/bulk", json!({"contacts": [{"phone": "+34612345678", "colour": "red"}]})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");

@@ -133,3 +133,51 @@ async fn a_phone_repeated_in_one_import_is_applied_in_order(pg: PgPool) {
     assert_eq!(ana["valued_tags"], json!({"city": "Madrid", "plan": "silver"}));
     assert_eq!(count(&app).await, 2);
 }
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_row_that_is_not_utf8_is_reported_by_line(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let mut csv = b"phone,name\n+34612345678,Ana\n+34612345679,".to_vec();
+    csv.extend_from_slice(&[0xff, 0xfe, b'\n']);
+    let (status, body) = app.import_csv(csv).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["details"][0]["row"], 3);
+    assert_eq!(body["error"]["details"][0]["code"], "malformed_csv_row");
+    assert_eq!(count(&app).await, 0);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn too_many_valued_tag_columns_are_refused_per_row(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let header: Vec<String> = (0..51).map(|i| format!("vt:k{i}")).collect();
+    let csv = format!("phone,{}\n+34612345678,{}\n", header.join(","), vec!["v"; 51].join(","));
+    let (status, body) = app.import_csv(csv).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["details"][0]["code"], "too_many_valued_tags");
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn imports_beyond_the_concurrency_limit_are_turned_away_until_one_finishes(pg: PgPool) {
+    let limits = Limits { concurrent_imports: 1, ..Limits::default() };
+    let app = TestApp::spawn_with(pg, limits).await;
+    // A first import that is still uploading holds the only slot.
+    let (chunks, rx) = futures::channel::mpsc::unbounded::<Result<bytes::Bytes, std::io::Error>>();
+    chunks.unbounded_send(Ok(bytes::Bytes::from_static(b"phone\n+34612345678\n"))).unwrap();
+    let slow = tokio::spawn({
+        let req = app.req(reqwest::Method::POST, "/v1/contacts/import").header("content-type", "text/csv");
+        async move { e2e::send(req.body(reqwest::Body::wrap_stream(rx))).await }
+    });
+    let (status, body) =
+        e2e::eventually(std::time::Duration::from_secs(10), "the second import to be refused", || async {
+            let answer = app.import_csv("phone\n+34612345679\n").await;
+            (answer.0 != StatusCode::OK).then_some(answer)
+        })
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(code(&body), "too_many_imports");
+    drop(chunks); // the first upload ends
+    let (status, body) = slow.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = app.import_csv("phone\n+34612345679\n").await;
+    assert_eq!(status, StatusCode::OK, "the slot is free again");
+}

@@ -36,17 +36,19 @@ async fn listing_pages_through_a_filtered_audience_without_gaps_or_repeats(pg: P
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn bad_list_parameters_are_refused(pg: PgPool) {
     let app = TestApp::spawn(pg).await;
-    for (query, expected) in [
-        ("limit=0", "invalid_limit"),
-        ("limit=5000", "invalid_limit"),
-        ("cursor=abc", "invalid_cursor"),
-        ("cursor=p12x", "invalid_cursor"),
-        ("tag=a%3Db", "invalid_tag"),
-        ("valued_tag=nokey", "invalid_valued_tag_key"),
-        ("limit=ten", "invalid_query"),
+    let invalid = StatusCode::UNPROCESSABLE_ENTITY;
+    for (query, expected_status, expected) in [
+        ("limit=0", invalid, "invalid_limit"),
+        ("limit=5000", invalid, "invalid_limit"),
+        ("cursor=abc", invalid, "invalid_cursor"),
+        ("cursor=p12x", invalid, "invalid_cursor"),
+        ("tag=a%3Db", invalid, "invalid_tag"),
+        ("valued_tag=nokey", invalid, "invalid_valued_tag_key"),
+        ("valued_tag=plan=gold&valued_tag=plan=silver", invalid, "conflicting_filter"),
+        ("limit=ten", StatusCode::BAD_REQUEST, "invalid_query"),
     ] {
         let (status, body) = app.get(&format!("/v1/contacts?{query}")).await;
-        assert!(status.is_client_error(), "{query}: {status}");
+        assert_eq!(status, expected_status, "{query}: {body}");
         assert_eq!(code(&body), expected, "{query}");
     }
 }
@@ -103,9 +105,51 @@ async fn inbox_cases_open_once_show_on_the_contact_and_close(pg: PgPool) {
     let (_, contact) = app.get(&format!("/v1/contacts/{id}")).await;
     assert_eq!(contact["inbox_case_opened_at"], Value::Null);
 
-    // Opening without a body works too.
+    // Opening without a body works too; a body of the wrong shape is named.
     let (status, _) = e2e::send(app.req(reqwest::Method::POST, &format!("/v1/contacts/{id}/inbox-case"))).await;
     assert_eq!(status, StatusCode::OK);
+    let (status, body) = app.post(&format!("/v1/contacts/{id}/inbox-case"), json!({"note": 5})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(code(&body), "invalid_body");
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn concurrent_opens_of_an_inbox_case_all_get_the_same_case(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let id = seed(&app, 1).await[0];
+    let path = format!("/v1/contacts/{id}/inbox-case");
+    let opens = (0..10).map(|_| app.post(&path, json!({"note": "n"})));
+    let results = futures::future::join_all(opens).await;
+    let ids: std::collections::BTreeSet<i64> = results
+        .iter()
+        .map(|(status, case)| {
+            assert_eq!(*status, StatusCode::OK, "{case}");
+            case["id"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "one open case, whoever wins the race");
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn tag_limits_hold_after_merging(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let id = seed(&app, 1).await[0];
+    let tags: Vec<String> = (0..99).map(|i| format!("t{i}")).collect();
+    let (status, _) = app.post(&format!("/v1/contacts/{id}/tags"), json!({ "tags": tags })).await;
+    assert_eq!(status, StatusCode::OK, "99 + the seeded tag = 100 is allowed");
+    let (status, body) = app.post(&format!("/v1/contacts/{id}/tags"), json!({"tags": ["one-too-many"]})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(code(&body), "too_many_tags");
+    let (_, contact) = app.get(&format!("/v1/contacts/{id}")).await;
+    assert_eq!(contact["tags"].as_array().unwrap().len(), 100, "the refused change wrote nothing");
+
+    let valued: serde_json::Map<String, Value> = (0..50).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let (status, body) =
+        app.post("/v1/contacts/bulk", json!({"contacts": [{"phone": "+34610000000", "valued_tags": valued}]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.put(&format!("/v1/contacts/{id}/valued-tags/k50"), json!({"value": "x"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(code(&body), "too_many_valued_tags");
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]

@@ -1,10 +1,14 @@
 //! `/v1/numbers`: WhatsApp Cloud numbers. Access tokens and app secrets are
-//! write-only: encrypted at rest, never returned.
+//! write-only: encrypted at rest, never returned. Changing numbers needs the
+//! `admin` scope; any key of the organization can read them.
 
 use axum::{Json, extract::State, http::StatusCode};
 use domain::Phone;
 use serde::Deserialize;
-use store::numbers::{self, NewNumber, Number, NumberChanges};
+use store::{
+    api_keys::SCOPE_ADMIN,
+    numbers::{self, NewNumber, Number, NumberChanges},
+};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -107,6 +111,7 @@ fn not_found() -> ApiError {
     post, path = "/v1/numbers", tag = "numbers", security(("api_key" = [])), request_body = RegisterNumber,
     responses(
         (status = 201, body = Number),
+        (status = 403, description = "Needs the admin scope", body = ErrorBody),
         (status = 409, description = "phone_number_id already registered", body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
@@ -116,6 +121,7 @@ pub async fn create(
     auth: Auth,
     ApiJson(body): ApiJson<RegisterNumber>,
 ) -> ApiResult<(StatusCode, Json<Number>)> {
+    auth.require(SCOPE_ADMIN)?;
     let display_number = display(&body.display_number)?;
     let new = NewNumber {
         phone_number_id: meta_id(&body.phone_number_id, "phone_number_id")?,
@@ -152,13 +158,15 @@ pub async fn get(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath
 /// Changes a number; absent fields are left as they are.
 #[utoipa::path(patch, path = "/v1/numbers/{id}", tag = "numbers", security(("api_key" = [])),
     params(("id" = i64, Path, description = "Number id")), request_body = UpdateNumber,
-    responses((status = 200, body = Number), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Number), (status = 403, description = "Needs the admin scope", body = ErrorBody),
+               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<UpdateNumber>,
 ) -> ApiResult<Json<Number>> {
+    auth.require(SCOPE_ADMIN)?;
     let display_number = body.display_number.as_deref().map(display).transpose()?;
     let changes = NumberChanges {
         waba_id: body.waba_id.as_deref().map(|v| meta_id(v, "waba_id")).transpose()?,
@@ -173,9 +181,11 @@ pub async fn update(
 /// Deletes a number; refused while a campaign uses it.
 #[utoipa::path(delete, path = "/v1/numbers/{id}", tag = "numbers", security(("api_key" = [])),
     params(("id" = i64, Path, description = "Number id")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody),
+    responses((status = 204, description = "Deleted"), (status = 403, description = "Needs the admin scope", body = ErrorBody),
+               (status = 404, body = ErrorBody),
                (status = 409, description = "A campaign uses the number", body = ErrorBody)))]
 pub async fn delete(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<i64>) -> ApiResult<StatusCode> {
+    auth.require(SCOPE_ADMIN)?;
     match numbers::delete(&state.pg, auth.org(), id).await {
         Ok(true) => Ok(StatusCode::NO_CONTENT),
         Ok(false) => Err(not_found()),

@@ -34,6 +34,8 @@ use crate::{
 
 /// Most rows written per statement.
 const BATCH_ROWS: usize = 10_000;
+/// An upload that sends nothing for this long is abandoned (and rolled back).
+const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// The prefix of a valued-tag column: `vt:customer_id`.
 const VALUED_TAG_COLUMN: &str = "vt:";
 
@@ -59,7 +61,9 @@ pub struct ImportSummary {
         (status = 400, description = "Missing or unknown column, unreadable body", body = ErrorBody),
         (status = 413, description = "File over the import limit", body = ErrorBody),
         (status = 415, description = "Not text/csv", body = ErrorBody),
+        (status = 408, description = "The upload stalled for 60 s", body = ErrorBody),
         (status = 422, description = "Invalid rows; nothing imported", body = ErrorBody),
+        (status = 429, description = "Too many imports running", body = ErrorBody),
     )
 )]
 pub async fn import_csv(
@@ -69,6 +73,16 @@ pub async fn import_csv(
     body: Body,
 ) -> ApiResult<Json<ImportSummary>> {
     check_content_type(&headers)?;
+    // Each running import holds a database connection while it writes.
+    let _slot = state.import_slots.clone().try_acquire_owned().map_err(|_| ApiError::Invalid {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        code: "too_many_imports",
+        message: format!(
+            "{} imports are already running; retry when one has finished",
+            state.limits.concurrent_imports
+        ),
+        field: None,
+    })?;
     let limit = state.limits.csv_import_bytes;
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
@@ -88,21 +102,33 @@ pub async fn import_csv(
     let (mut rows, mut bad_count, mut bad) = (0u64, 0u64, Vec::new());
     let mut record = StringRecord::new();
     loop {
-        let line = record.position().map_or(0, |p| p.line()) + 1;
-        let problem = match reader.read_record(&mut record).await {
+        let read = tokio::time::timeout(BODY_IDLE_TIMEOUT, reader.read_record(&mut record)).await.map_err(|_| {
+            ApiError::Invalid {
+                status: StatusCode::REQUEST_TIMEOUT,
+                code: "body_timeout",
+                message: format!("no data arrived for {} s; nothing was imported", BODY_IDLE_TIMEOUT.as_secs()),
+                field: None,
+            }
+        })?;
+        let problem = match read {
             Ok(false) => break,
             Ok(true) => {
                 rows += 1;
-                let line = record.position().map_or(line, |p| p.line());
+                let line = record.position().map_or(0, |p| p.line());
                 match columns.contact(&record) {
                     Ok(contact) if bad_count == 0 => {
                         if let Err(repeated) = batch.try_push(contact) {
                             // The same phone again: write what came before it first.
-                            writer.send(std::mem::replace(&mut batch, UpsertBatch::with_capacity(BATCH_ROWS))).await;
+                            if !writer.send(std::mem::replace(&mut batch, UpsertBatch::with_capacity(BATCH_ROWS))).await
+                            {
+                                break; // the writer failed; commit() reports why
+                            }
                             batch.try_push(repeated).unwrap_or_else(|_| unreachable!("a new batch is empty"));
                         }
-                        if batch.len() >= BATCH_ROWS {
-                            writer.send(std::mem::replace(&mut batch, UpsertBatch::with_capacity(BATCH_ROWS))).await;
+                        if batch.len() >= BATCH_ROWS
+                            && !writer.send(std::mem::replace(&mut batch, UpsertBatch::with_capacity(BATCH_ROWS))).await
+                        {
+                            break;
                         }
                         None
                     }
@@ -115,7 +141,7 @@ pub async fn import_csv(
             Err(e) if e.is_io_error() => return Err(read_error(e, limit)),
             Err(e) => {
                 rows += 1;
-                let line = e.position().map_or(line, |p| p.line());
+                let line = e.position().map_or(0, |p| p.line());
                 Some(RowError { row: line, field: None, code: "malformed_csv_row".into(), message: csv_message(&e) })
             }
         };
@@ -243,7 +269,7 @@ impl Columns {
                 let mut tags = ValuedTags::default();
                 for (i, key) in &self.valued {
                     if let Some(value) = r.get(*i).filter(|v| !v.is_empty()) {
-                        tags.insert(key.clone(), ValuedTagValue::parse(key, value)?);
+                        tags.insert(key.clone(), ValuedTagValue::parse(key, value)?)?;
                     }
                 }
                 Ok(tags)
@@ -252,33 +278,38 @@ impl Columns {
     }
 }
 
+/// The transaction holding an import's writes, and what they did.
+type Written = Option<(store::Transaction<'static, store::Postgres>, UpsertCounts)>;
+
 /// The task that writes batches inside one transaction while the request
-/// handler keeps parsing.
+/// handler keeps parsing. The transaction (and its pooled connection) is only
+/// taken when the first batch is ready, so a slow upload does not hold one.
 struct Writer {
     batches: mpsc::Sender<UpsertBatch>,
-    task: JoinHandle<sqlx::Result<(store::Transaction<'static, store::Postgres>, UpsertCounts)>>,
+    task: JoinHandle<sqlx::Result<Written>>,
 }
 
 impl Writer {
     fn start(pg: PgPool, org: OrgId) -> Self {
         let (batches, mut rx) = mpsc::channel::<UpsertBatch>(2);
         let task = tokio::spawn(async move {
+            let Some(first) = rx.recv().await else {
+                return Ok(None);
+            };
             let mut tx = pg.begin().await?;
-            let mut counts = UpsertCounts::default();
+            let mut counts = contacts::upsert_batch(&mut tx, org, &first).await?;
             while let Some(batch) = rx.recv().await {
                 counts += contacts::upsert_batch(&mut tx, org, &batch).await?;
             }
-            Ok((tx, counts))
+            Ok(Some((tx, counts)))
         });
         Self { batches, task }
     }
 
-    /// Hands a batch over; if the writer has failed the batch is dropped and
+    /// Hands a batch over. `false` means the writer has failed: stop reading,
     /// [`Writer::commit`] reports the failure.
-    async fn send(&self, batch: UpsertBatch) {
-        if !batch.is_empty() {
-            let _ = self.batches.send(batch).await;
-        }
+    async fn send(&self, batch: UpsertBatch) -> bool {
+        batch.is_empty() || self.batches.send(batch).await.is_ok()
     }
 
     /// Stops writing; the transaction rolls back when the task drops it.
@@ -288,8 +319,12 @@ impl Writer {
 
     async fn commit(self) -> ApiResult<UpsertCounts> {
         drop(self.batches);
-        let (tx, counts) = self.task.await.map_err(|e| ApiError::Internal(e.into()))??;
-        tx.commit().await?;
-        Ok(counts)
+        match self.task.await.map_err(|e| ApiError::Internal(e.into()))?? {
+            Some((tx, counts)) => {
+                tx.commit().await?;
+                Ok(counts)
+            }
+            None => Ok(UpsertCounts::default()),
+        }
     }
 }

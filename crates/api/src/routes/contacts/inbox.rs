@@ -1,6 +1,6 @@
 //! Opening and closing a contact's inbox case.
 
-use axum::{Json, body::Bytes, extract::State};
+use axum::{Json, extract::State};
 use serde::Deserialize;
 use store::inbox::{self, InboxCase};
 use utoipa::ToSchema;
@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::{
     auth::Auth,
     error::{ApiError, ApiResult, ErrorBody},
-    extract::ApiPath,
+    extract::{ApiPath, OptionalJson},
     state::AppState,
 };
 
@@ -21,7 +21,8 @@ pub struct OpenCase {
 }
 
 /// Opens an inbox case: an agent is attending the contact, so campaigns skip
-/// it until the case is closed. Opening an already open case returns it.
+/// it until the case is closed. Opening an already open case returns it. The
+/// body is optional.
 #[utoipa::path(
     post, path = "/v1/contacts/{id}/inbox-case", tag = "contacts", security(("api_key" = [])),
     params(("id" = i64, Path, description = "Contact id")), request_body = OpenCase,
@@ -31,16 +32,9 @@ pub async fn open(
     State(state): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<i64>,
-    body: Bytes,
+    OptionalJson(body): OptionalJson<OpenCase>,
 ) -> ApiResult<Json<InboxCase>> {
-    // The body is optional: an empty one opens a case without a note.
-    let note = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        serde_json::from_slice::<OpenCase>(&body)
-            .map_err(|e| ApiError::bad_request("malformed_json", format!("the body is not a valid case: {e}")))?
-            .note
-    };
+    let note = body.note;
     if note.as_ref().is_some_and(|n| n.chars().count() > 2_000) {
         return Err(ApiError::invalid("invalid_note", "the note is longer than 2000 characters", Some("note".into())));
     }

@@ -76,7 +76,13 @@ pub async fn list(
     let mut valued_tags = BTreeMap::new();
     for pair in &q.valued_tag {
         let (k, v) = ValuedTags::parse_pair(pair).map_err(|e| ApiError::domain(&e, "valued_tag"))?;
-        valued_tags.insert(k.as_str().to_owned(), v.as_str().to_owned());
+        if valued_tags.insert(k.as_str().to_owned(), v.as_str().to_owned()).is_some() {
+            return Err(ApiError::invalid(
+                "conflicting_filter",
+                format!("valued_tag {k} is given twice; a contact has one value per key"),
+                Some("valued_tag".into()),
+            ));
+        }
     }
     let filter = ContactFilter { tags, valued_tags, after_phone, limit };
     let data = contacts::list(&state.pg, auth.org(), &filter).await?;
