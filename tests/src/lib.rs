@@ -25,6 +25,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub org: OrgId,
     pub key: String,
+    /// The server's state, to observe it (e.g. free import slots).
+    pub state: AppState,
     stop: CancellationToken,
 }
 
@@ -48,14 +50,14 @@ impl TestApp {
         let redis = connections.redis().await.expect("Redis must run (scripts/services up)");
         let cipher = Cipher::from_base64(&Cipher::generate_key()).expect("fresh key");
         let state = AppState::new(pg.clone(), cipher, limits);
-        let router = api::router(state, Readiness { pg: pg.clone(), redis }, telemetry::metrics_handle());
+        let router = api::router(state.clone(), Readiness { pg: pg.clone(), redis }, telemetry::metrics_handle());
         let server = api::ApiServer::bind(SocketAddr::from(([127, 0, 0, 1], 0)), router).await.expect("bind");
         let base = format!("http://{}", server.local_addr().expect("addr"));
         let stop = CancellationToken::new();
         tokio::spawn(server.run(stop.clone().cancelled_owned()));
         let (org, key) = new_org(&pg, "Acme").await;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
-        Self { base, pg, http, org, key, stop }
+        Self { base, pg, http, org, key, state, stop }
     }
 
     pub fn url(&self, path: &str) -> String {
