@@ -11,5 +11,5 @@ mod valued_tag;
 
 pub use error::DomainError;
 pub use phone::Phone;
-pub use tag::{Tag, TagList};
-pub use valued_tag::{ValuedTagKey, ValuedTagValue, ValuedTags};
+pub use tag::{MAX_TAG_CHARS, MAX_TAGS_PER_CONTACT, Tag, TagList};
+pub use valued_tag::{MAX_VALUE_CHARS, MAX_VALUED_TAGS_PER_CONTACT, ValuedTagKey, ValuedTagValue, ValuedTags};
