@@ -4,9 +4,11 @@
 //! ```text
 //! campaigns-bench csv --rows 10000 > contacts.csv
 //! campaigns-bench contacts-import --api http://127.0.0.1:8080 --key wce_... --rows 1000000 --api-pid 1234
+//! campaigns-bench wa-sim --sim http://127.0.0.1:18081 --sim-webhooks http://127.0.0.1:18082 --receiver 127.0.0.1:18083
 //! ```
 
 mod sample;
+mod wa_sim;
 
 use std::time::{Duration, Instant};
 
@@ -43,6 +45,8 @@ enum Command {
         #[arg(long)]
         api_pid: Option<u32>,
     },
+    /// Send throughput of two running wa-sim simulators (without and with status webhooks).
+    WaSim(wa_sim::Args),
 }
 
 #[tokio::main]
@@ -60,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
             let result = contacts_import(&api, &key, rows, api_pid).await?;
             emit(&result);
         }
+        Command::WaSim(args) => emit(&wa_sim::run(args).await?),
     }
     Ok(())
 }

@@ -1,0 +1,288 @@
+//! The simulator's configuration: business numbers, templates, limits and
+//! webhook behaviour. Read from TOML or JSON, or built in code by tests.
+//!
+//! Every section has defaults that mirror Meta's documented numbers, so a
+//! config only needs the numbers and templates.
+
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::faults::FaultsConfig;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `127.0.0.1:0` picks a free port; [`crate::Simulator::addr`] tells which.
+    pub listen: SocketAddr,
+    pub numbers: Vec<NumberConfig>,
+    /// Templates per WhatsApp Business Account.
+    pub wabas: Vec<WabaConfig>,
+    pub limits: LimitsConfig,
+    pub webhook: WebhookConfig,
+    /// Answer `held_for_quality_assessment` instead of `accepted`, as Meta
+    /// does for templates being paced.
+    pub hold_for_quality_assessment: bool,
+    pub faults: FaultsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            numbers: Vec::new(),
+            wabas: Vec::new(),
+            limits: LimitsConfig::default(),
+            webhook: WebhookConfig::default(),
+            hold_for_quality_assessment: false,
+            faults: FaultsConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("could not read {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid TOML config")]
+    Toml(#[from] toml::de::Error),
+    #[error("invalid JSON config")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Config {
+    /// Loads a `.json` file as JSON and anything else as TOML.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        if path.extension().is_some_and(|e| e == "json") {
+            Ok(serde_json::from_str(&text)?)
+        } else {
+            Ok(toml::from_str(&text)?)
+        }
+    }
+}
+
+/// One registered business phone number.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumberConfig {
+    pub phone_number_id: String,
+    /// Digits without `+`, as Meta puts it in webhook metadata.
+    pub display_phone_number: String,
+    pub waba_id: String,
+    pub access_token: String,
+    /// Signs this number's webhooks.
+    pub app_secret: String,
+    /// Messages per second; Meta's default is 80.
+    #[serde(default = "default_throughput")]
+    pub throughput_per_second: f64,
+}
+
+fn default_throughput() -> f64 {
+    80.0
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WabaConfig {
+    pub waba_id: String,
+    #[serde(default)]
+    pub templates: Vec<TemplateConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateConfig {
+    pub name: String,
+    pub language: String,
+    #[serde(default = "approved")]
+    pub status: String,
+    #[serde(default = "marketing")]
+    pub category: String,
+    #[serde(default)]
+    pub parameter_format: ParameterFormat,
+    /// `TEXT`, `IMAGE`, `VIDEO` or `DOCUMENT`; no header when absent.
+    #[serde(default)]
+    pub header_format: Option<HeaderFormat>,
+    /// The header text for `TEXT` headers (may hold one placeholder).
+    #[serde(default)]
+    pub header_text: Option<String>,
+    /// With `{{1}}` or `{{name}}` placeholders, per `parameter_format`.
+    pub body: String,
+    #[serde(default)]
+    pub footer: Option<String>,
+    /// Quick-reply button labels.
+    #[serde(default)]
+    pub quick_replies: Vec<String>,
+}
+
+fn approved() -> String {
+    "APPROVED".to_owned()
+}
+
+fn marketing() -> String {
+    "MARKETING".to_owned()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ParameterFormat {
+    #[default]
+    Positional,
+    Named,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HeaderFormat {
+    Text,
+    Image,
+    Video,
+    Document,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Token-bucket burst as a share of each number's per-second rate
+    /// (at least one message).
+    pub throughput_burst_fraction: f64,
+    /// The (business, consumer) pair limit; Meta allows one message per 6 s
+    /// with a borrowing burst of 45.
+    pub pair_enabled: bool,
+    pub pair_interval_ms: u64,
+    pub pair_burst: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { throughput_burst_fraction: 0.2, pair_enabled: true, pair_interval_ms: 6_000, pair_burst: 45 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// No webhooks are sent when absent.
+    pub url: Option<String>,
+    /// Seeds every random choice, so runs are reproducible.
+    pub seed: u64,
+    pub sent_delay_ms: u64,
+    pub delivered_delay_ms: u64,
+    pub read_delay_ms: u64,
+    /// Share of delivered messages that are also read.
+    pub read_probability: f64,
+    /// Share of read messages whose `delivered` is skipped, as Meta may do.
+    pub skip_delivered_probability: f64,
+    /// Share of statuses sent twice, as Meta's retries can do.
+    pub duplicate_probability: f64,
+    /// Shuffle the statuses inside each POST.
+    pub reorder: bool,
+    pub max_batch: usize,
+    pub flush_interval_ms: u64,
+    /// Attempts per POST, including the first.
+    pub max_attempts: u32,
+    pub retry_initial_backoff_ms: u64,
+    pub request_timeout_ms: u64,
+    /// Recipients whose messages are accepted and then fail asynchronously.
+    pub scripted_failures: Vec<ScriptedFailure>,
+    pub replies: RepliesConfig,
+}
+
+/// Simulated users answering a campaign message, after it was delivered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RepliesConfig {
+    /// Share of recipients that reply "STOP" (checked first).
+    pub opt_out_probability: f64,
+    /// Share of recipients that tap a quick-reply button.
+    pub button_probability: f64,
+    /// Share of recipients that reply with free text.
+    pub text_probability: f64,
+    pub delay_ms: u64,
+    /// The button label tapped; the payload is the `quick_reply` payload that
+    /// was sent, or this label when none was.
+    pub button_text: String,
+    pub text: String,
+}
+
+impl Default for RepliesConfig {
+    fn default() -> Self {
+        Self {
+            opt_out_probability: 0.0,
+            button_probability: 0.0,
+            text_probability: 0.0,
+            delay_ms: 2_000,
+            button_text: "Yes".to_owned(),
+            text: "Does it come in another color?".to_owned(),
+        }
+    }
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            seed: 1,
+            sent_delay_ms: 50,
+            delivered_delay_ms: 200,
+            read_delay_ms: 1_000,
+            read_probability: 0.6,
+            skip_delivered_probability: 0.0,
+            duplicate_probability: 0.0,
+            reorder: false,
+            max_batch: 100,
+            flush_interval_ms: 50,
+            max_attempts: 5,
+            retry_initial_backoff_ms: 100,
+            request_timeout_ms: 5_000,
+            scripted_failures: Vec::new(),
+            replies: RepliesConfig::default(),
+        }
+    }
+}
+
+impl WebhookConfig {
+    pub(crate) fn flush_interval(&self) -> Duration {
+        Duration::from_millis(self.flush_interval_ms.max(1))
+    }
+}
+
+/// Recipients (exact numbers or a digit prefix, both without `+`) whose
+/// messages fail with `code`: 131026, 131049, 131050 or 131047.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedFailure {
+    #[serde(default)]
+    pub numbers: Vec<String>,
+    #[serde(default)]
+    pub prefix: Option<String>,
+    pub code: i64,
+}
+
+impl ScriptedFailure {
+    pub(crate) fn matches(&self, wa_id: &str) -> bool {
+        self.numbers.iter().any(|n| n.trim_start_matches('+') == wa_id)
+            || self.prefix.as_deref().is_some_and(|p| wa_id.starts_with(p.trim_start_matches('+')))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("wa-sim.example.toml");
+        let config = Config::load(&path).expect("example parses");
+        assert_eq!(config.numbers[0].throughput_per_second, 80.0);
+        assert_eq!(config.wabas[0].templates[1].parameter_format, ParameterFormat::Named);
+        assert!(config.webhook.scripted_failures[1].matches("34600000057"));
+        assert!(config.webhook.scripted_failures[0].matches("34600000001"));
+    }
+}

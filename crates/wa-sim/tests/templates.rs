@@ -1,0 +1,53 @@
+//! `GET /{version}/{waba_id}/message_templates` paging.
+
+mod common;
+
+use common::{TOKEN, WABA, config, start, template};
+use whatsapp::{ApiError, management::TemplateStatus};
+
+#[tokio::test]
+async fn paging_returns_every_template_once() {
+    let mut cfg = config();
+    for i in 0..7 {
+        cfg.wabas[0].templates.push(template(&format!("extra_{i}"), "APPROVED", "Hi {{1}}"));
+    }
+    let total = cfg.wabas[0].templates.len();
+    let (_sim, client) = start(cfg).await;
+    let mut names = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = client.list_templates(WABA, TOKEN, after.as_deref(), 4).await.expect("page");
+        pages += 1;
+        assert!(page.data.len() <= 4);
+        names.extend(page.data.iter().map(|t| t.name.clone()));
+        match page.next_cursor() {
+            Some(cursor) => after = Some(cursor.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, total.div_ceil(4));
+    assert_eq!(names.len(), total);
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), total);
+}
+
+#[tokio::test]
+async fn listing_shows_status_and_components() {
+    let (_sim, client) = start(config()).await;
+    let page = client.list_templates(WABA, TOKEN, None, 100).await.expect("page");
+    let paused = page.data.iter().find(|t| t.name == "paused_promo").expect("listed");
+    assert_eq!(paused.status, TemplateStatus::Paused);
+    assert_eq!(paused.components[0].kind, "BODY");
+    assert_eq!(page.next_cursor(), None);
+}
+
+#[tokio::test]
+async fn listing_needs_a_token_of_that_waba() {
+    let (_sim, client) = start(config()).await;
+    match client.list_templates(WABA, "nope", None, 10).await {
+        Err(ApiError::Graph { status, error }) => assert_eq!((status, error.code), (401, 190)),
+        other => panic!("expected 190, got {other:?}"),
+    }
+}
