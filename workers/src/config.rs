@@ -25,16 +25,20 @@ pub struct WorkerConfig {
     pub queues: Vec<String>,
 }
 
-/// A name unique to this process start: `{host}-{boot id}`. Queue backends
-/// use it to own in-flight work; reusing a name across starts would break
-/// their crash recovery.
-pub fn process_name() -> String {
-    let host = std::env::var("HOSTNAME")
+/// This machine's (or container's) host name.
+pub fn host_name() -> String {
+    std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "worker".to_owned());
+        .unwrap_or_else(|| "worker".to_owned())
+}
+
+/// A name unique to this process start: `{host}-{boot id}`. Queue backends
+/// use it to own in-flight work; reusing a name across starts would break
+/// their crash recovery.
+pub fn process_name(host: &str) -> String {
     let boot = uuid::Uuid::new_v4().simple().to_string();
     format!("{host}-{}", &boot[..12])
 }
@@ -43,10 +47,11 @@ pub fn process_name() -> String {
 mod tests {
     #[test]
     fn every_process_start_gets_a_new_name() {
-        let (a, b) = (super::process_name(), super::process_name());
+        let (a, b) = (super::process_name("box-1"), super::process_name("box-1"));
         assert_ne!(a, b);
         let (host_a, boot) = a.rsplit_once('-').unwrap();
-        assert_eq!(host_a, b.rsplit_once('-').unwrap().0, "the host part is stable");
+        assert_eq!(host_a, "box-1");
+        assert_eq!(b.rsplit_once('-').unwrap().0, "box-1", "the host part is stable");
         assert_eq!(boot.len(), 12);
     }
 }

@@ -20,10 +20,11 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init_tracing(config.log_format);
     let pg = config.connections.pg_pool()?;
     let redis = config.connections.redis().await.context("connecting to Redis")?;
-    let name = config::process_name();
+    let host = config::host_name();
+    let name = config::process_name(&host);
     let stop = shutdown::on_signal();
 
-    let registry = registry::Registry::new(pg.clone(), name.clone(), config.queues.clone());
+    let registry = registry::Registry::new(pg.clone(), host, name.clone(), config.queues.clone());
     let heartbeat = tokio::spawn(registry.clone().run(stop.clone()));
 
     let ops_router = ops::router(ops::Readiness { pg: pg.clone(), redis }, telemetry::metrics_handle())

@@ -11,20 +11,20 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct Registry {
     pg: PgPool,
+    host: String,
     name: String,
     queues: Vec<String>,
 }
 
 impl Registry {
-    pub fn new(pg: PgPool, name: String, queues: Vec<String>) -> Self {
-        Self { pg, name, queues }
+    pub fn new(pg: PgPool, host: String, name: String, queues: Vec<String>) -> Self {
+        Self { pg, host, name, queues }
     }
 
     /// Registers, then beats every 5 s until `stop`. Database errors are
     /// logged and retried on the next beat: a worker keeps working while
     /// Postgres blips.
     pub async fn run(self, stop: CancellationToken) {
-        let host = self.name.rsplit_once('-').map_or(self.name.as_str(), |(h, _)| h).to_owned();
         let mut registered = false;
         let mut tick = tokio::time::interval(HEARTBEAT);
         loop {
@@ -35,7 +35,7 @@ impl Registry {
             let result = if registered {
                 worker_processes::heartbeat(&self.pg, &self.name).await
             } else {
-                worker_processes::register(&self.pg, &self.name, &host, &self.queues).await
+                worker_processes::register(&self.pg, &self.name, &self.host, &self.queues).await
             };
             match result {
                 Ok(()) => registered = true,

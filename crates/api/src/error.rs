@@ -61,13 +61,21 @@ pub enum ApiError {
     Unauthorized { code: &'static str, message: &'static str },
     #[error("this API key lacks the `{0}` scope")]
     Forbidden(&'static str),
-    #[error("the request body is larger than {limit} bytes")]
-    TooLarge { limit: usize },
+    /// 413; `limit` is named when the route knows it.
+    #[error("{}", too_large_message(*limit))]
+    TooLarge { limit: Option<u64> },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+fn too_large_message(limit: Option<u64>) -> String {
+    match limit {
+        Some(limit) => format!("the request body is larger than {limit} bytes"),
+        None => "the request body is too large for this endpoint".to_owned(),
+    }
+}
 
 impl ApiError {
     /// 422 for a value that parsed but is not acceptable.
@@ -183,12 +191,7 @@ impl From<JsonRejection> for ApiError {
                 message: "expected `Content-Type: application/json`".into(),
                 field: None,
             },
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::Invalid {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                code: "payload_too_large",
-                message: "the request body is too large for this endpoint".into(),
-                field: None,
-            },
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::TooLarge { limit: None },
             other => Self::bad_request("unreadable_body", other.body_text()),
         }
     }

@@ -51,12 +51,7 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let body = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::Invalid {
-                    status: StatusCode::PAYLOAD_TOO_LARGE,
-                    code: "payload_too_large",
-                    message: "the request body is too large for this endpoint".into(),
-                    field: None,
-                }
+                ApiError::TooLarge { limit: None }
             } else {
                 ApiError::bad_request("unreadable_body", e.body_text())
             }

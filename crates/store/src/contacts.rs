@@ -35,11 +35,13 @@ pub struct ContactUpsert {
 }
 
 /// A batch of upserts laid out column-wise, the shape `unnest` wants: one
-/// statement writes the whole batch. A batch never holds the same phone twice
-/// (`ON CONFLICT` cannot touch a row twice in one statement), so a repeated
-/// phone starts the next batch and later rows are applied after earlier ones.
-#[derive(Debug, Default)]
+/// statement writes the whole batch. A batch holds at most `max_rows` rows and
+/// never the same phone twice (`ON CONFLICT` cannot touch a row twice in one
+/// statement), so a repeated phone starts the next batch and later rows are
+/// applied after earlier ones.
+#[derive(Debug)]
 pub struct UpsertBatch {
+    max_rows: usize,
     seen: HashSet<String>,
     phones: Vec<String>,
     wa_ids: Vec<Option<String>>,
@@ -50,8 +52,10 @@ pub struct UpsertBatch {
 }
 
 impl UpsertBatch {
-    pub fn with_capacity(n: usize) -> Self {
+    pub fn new(max_rows: usize) -> Self {
+        let n = max_rows;
         Self {
+            max_rows,
             seen: HashSet::with_capacity(n),
             phones: Vec::with_capacity(n),
             wa_ids: Vec::with_capacity(n),
@@ -61,18 +65,21 @@ impl UpsertBatch {
         }
     }
 
-    /// Adds a contact, or hands it back when its phone is already in this
-    /// batch: write this batch first, then push it into a new one.
-    pub fn try_push(&mut self, c: ContactUpsert) -> Result<(), ContactUpsert> {
-        if !self.seen.insert(c.phone.as_e164().to_owned()) {
-            return Err(c);
-        }
+    /// Adds a contact. When it cannot join this batch (the batch is full, or
+    /// already holds its phone), the contact starts a fresh batch and the
+    /// finished one is returned: write it before the one now being filled.
+    #[must_use = "a returned batch must be written"]
+    pub fn add(&mut self, c: ContactUpsert) -> Option<UpsertBatch> {
+        let full = self.len() >= self.max_rows || self.seen.contains(c.phone.as_e164());
+        let max_rows = self.max_rows;
+        let finished = full.then(|| std::mem::replace(self, Self::new(max_rows)));
+        self.seen.insert(c.phone.as_e164().to_owned());
         self.phones.push(c.phone.into_string());
         self.wa_ids.push(c.wa_id);
         self.names.push(c.name);
         self.tags.push(c.tags.to_strings().join(";"));
         self.valued_tags.push(Json(c.valued_tags.to_map()));
-        Ok(())
+        finished
     }
 
     pub fn len(&self) -> usize {
@@ -144,14 +151,10 @@ pub async fn upsert_all(
     batch_rows: usize,
 ) -> sqlx::Result<UpsertCounts> {
     let mut counts = UpsertCounts::default();
-    let mut batch = UpsertBatch::with_capacity(batch_rows);
+    let mut batch = UpsertBatch::new(batch_rows);
     for contact in contacts {
-        if batch.len() >= batch_rows {
-            counts += upsert_batch(conn, org, &std::mem::take(&mut batch)).await?;
-        }
-        if let Err(repeated) = batch.try_push(contact) {
-            counts += upsert_batch(conn, org, &std::mem::take(&mut batch)).await?;
-            batch.try_push(repeated).unwrap_or_else(|_| unreachable!("a new batch is empty"));
+        if let Some(finished) = batch.add(contact) {
+            counts += upsert_batch(conn, org, &finished).await?;
         }
     }
     counts += upsert_batch(conn, org, &batch).await?;

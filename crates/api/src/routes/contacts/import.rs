@@ -86,7 +86,7 @@ pub async fn import_csv(
     let limit = state.limits.csv_import_bytes;
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(too_large(limit));
+        return Err(ApiError::TooLarge { limit: Some(limit) });
     }
     let mut seen = 0u64;
     let stream = body.into_data_stream().map(move |chunk| {
@@ -98,7 +98,7 @@ pub async fn import_csv(
     let columns = Columns::from_header(reader.headers().await.map_err(|e| read_error(e, limit))?)?;
 
     let writer = Writer::start(state.pg.clone(), auth.org());
-    let mut batch = UpsertBatch::with_capacity(BATCH_ROWS);
+    let mut batch = UpsertBatch::new(BATCH_ROWS);
     let (mut rows, mut bad_count, mut bad) = (0u64, 0u64, Vec::new());
     let mut record = StringRecord::new();
     loop {
@@ -117,18 +117,10 @@ pub async fn import_csv(
                 let line = record.position().map_or(0, |p| p.line());
                 match columns.contact(&record) {
                     Ok(contact) if bad_count == 0 => {
-                        if let Err(repeated) = batch.try_push(contact) {
-                            // The same phone again: write what came before it first.
-                            if !writer.send(std::mem::replace(&mut batch, UpsertBatch::with_capacity(BATCH_ROWS))).await
-                            {
-                                break; // the writer failed; commit() reports why
-                            }
-                            batch.try_push(repeated).unwrap_or_else(|_| unreachable!("a new batch is empty"));
-                        }
-                        if batch.len() >= BATCH_ROWS
-                            && !writer.send(std::mem::replace(&mut batch, UpsertBatch::with_capacity(BATCH_ROWS))).await
+                        if let Some(finished) = batch.add(contact)
+                            && !writer.send(finished).await
                         {
-                            break;
+                            break; // the writer failed; commit() reports why
                         }
                         None
                     }
@@ -183,15 +175,11 @@ fn check_content_type(headers: &HeaderMap) -> ApiResult<()> {
 #[error("the import is larger than the configured limit")]
 struct LimitExceeded;
 
-fn too_large(limit: u64) -> ApiError {
-    ApiError::TooLarge { limit: usize::try_from(limit).unwrap_or(usize::MAX) }
-}
-
 fn read_error(e: csv_async::Error, limit: u64) -> ApiError {
     let over_limit = matches!(e.kind(), csv_async::ErrorKind::Io(io)
         if io.get_ref().is_some_and(|inner| inner.is::<LimitExceeded>()));
     if over_limit {
-        return too_large(limit);
+        return ApiError::TooLarge { limit: Some(limit) };
     }
     match e.kind() {
         csv_async::ErrorKind::Io(_) => {

@@ -13,6 +13,7 @@ use crate::{
     extract::{ApiJson, ApiPath},
     state::AppState,
 };
+use store::OrgId;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -39,14 +40,8 @@ pub async fn add_tags(
     ApiJson(body): ApiJson<AddTags>,
 ) -> ApiResult<Json<Contact>> {
     let tags = TagList::parse(body.tags.iter().map(String::as_str)).map_err(|e| ApiError::domain(&e, "tags"))?;
-    let mut tx = state.pg.begin().await?;
-    let updated = contacts::add_tags(&mut *tx, auth.org(), id, &tags.to_strings()).await?;
-    let contact = match updated {
-        Some(id) => contacts::get(&mut *tx, auth.org(), id).await?,
-        None => None,
-    };
-    tx.commit().await?;
-    found(contact)
+    let updated = contacts::add_tags(&state.pg, auth.org(), id, &tags.to_strings()).await?;
+    edited(&state, auth.org(), updated).await
 }
 
 /// Removes one tag (a tag the contact does not carry is not an error).
@@ -61,13 +56,8 @@ pub async fn remove_tag(
     ApiPath((id, tag)): ApiPath<(i64, String)>,
 ) -> ApiResult<Json<Contact>> {
     let tag = Tag::parse(&tag).map_err(|e| ApiError::domain(&e, "tag"))?;
-    let mut tx = state.pg.begin().await?;
-    let contact = match contacts::remove_tag(&mut *tx, auth.org(), id, tag.as_str()).await? {
-        Some(id) => contacts::get(&mut *tx, auth.org(), id).await?,
-        None => None,
-    };
-    tx.commit().await?;
-    found(contact)
+    let updated = contacts::remove_tag(&state.pg, auth.org(), id, tag.as_str()).await?;
+    edited(&state, auth.org(), updated).await
 }
 
 /// Sets one valued tag (replacing any value the key had).
@@ -85,13 +75,8 @@ pub async fn set_valued_tag(
 ) -> ApiResult<Json<Contact>> {
     let key = ValuedTagKey::parse(&key).map_err(|e| ApiError::domain(&e, "key"))?;
     let value = ValuedTagValue::parse(&key, &body.value).map_err(|e| ApiError::domain(&e, "value"))?;
-    let mut tx = state.pg.begin().await?;
-    let contact = match contacts::set_valued_tag(&mut *tx, auth.org(), id, &key, &value).await? {
-        Some(id) => contacts::get(&mut *tx, auth.org(), id).await?,
-        None => None,
-    };
-    tx.commit().await?;
-    found(contact)
+    let updated = contacts::set_valued_tag(&state.pg, auth.org(), id, &key, &value).await?;
+    edited(&state, auth.org(), updated).await
 }
 
 /// Removes one valued tag.
@@ -106,11 +91,15 @@ pub async fn remove_valued_tag(
     ApiPath((id, key)): ApiPath<(i64, String)>,
 ) -> ApiResult<Json<Contact>> {
     let key = ValuedTagKey::parse(&key).map_err(|e| ApiError::domain(&e, "key"))?;
-    let mut tx = state.pg.begin().await?;
-    let contact = match contacts::remove_valued_tag(&mut *tx, auth.org(), id, key.as_str()).await? {
-        Some(id) => contacts::get(&mut *tx, auth.org(), id).await?,
+    let updated = contacts::remove_valued_tag(&state.pg, auth.org(), id, key.as_str()).await?;
+    edited(&state, auth.org(), updated).await
+}
+
+/// The contact as it is after an edit; `None` (no such contact) is a 404.
+async fn edited(state: &AppState, org: OrgId, updated: Option<i64>) -> ApiResult<Json<Contact>> {
+    let contact = match updated {
+        Some(id) => contacts::get(&state.pg, org, id).await?,
         None => None,
     };
-    tx.commit().await?;
     found(contact)
 }
