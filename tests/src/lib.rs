@@ -1,16 +1,22 @@
 //! Helpers for the end-to-end tests: [`TestApp::spawn`] serves the real
 //! router on a loopback port, against the per-test database that
-//! `#[sqlx::test]` creates and the Redis in `REDIS_URL`.
+//! `#[sqlx::test]` creates, the Redis in `REDIS_URL`, and its own in-process
+//! WhatsApp Cloud API simulator ([`sim`]).
+
+pub mod campaigns;
+pub mod sim;
 
 use std::{net::SocketAddr, time::Duration};
 
-use api::{AppState, Limits};
+use api::{AppState, Limits, Settings};
 use process::{ConnectionArgs, Secret, ops::Readiness, telemetry};
 use serde_json::Value;
 use store::{OrgId, PgPool, api_keys, crypto::Cipher, orgs};
 use tokio_util::sync::CancellationToken;
 
 pub use reqwest::StatusCode;
+use serde_json::json;
+use wa_sim::Simulator;
 
 /// The Redis the tests use (started by `scripts/services`).
 pub fn redis_url() -> String {
@@ -27,6 +33,8 @@ pub struct TestApp {
     pub key: String,
     /// The server's state, to observe it (e.g. free import slots).
     pub state: AppState,
+    /// The Cloud API this app talks to.
+    pub sim: Simulator,
     stop: CancellationToken,
 }
 
@@ -42,6 +50,23 @@ impl TestApp {
     }
 
     pub async fn spawn_with(pg: PgPool, limits: Limits) -> Self {
+        Self::spawn_full(pg, limits, sim::config()).await
+    }
+
+    /// With a simulator configured by the test.
+    pub async fn spawn_with_sim(pg: PgPool, sim_config: wa_sim::Config) -> Self {
+        Self::spawn_full(pg, Limits::default(), sim_config).await
+    }
+
+    async fn spawn_full(pg: PgPool, limits: Limits, sim_config: wa_sim::Config) -> Self {
+        let stop = CancellationToken::new();
+        let sim = Simulator::start_until(sim_config, stop.clone().cancelled_owned()).await.expect("wa-sim starts");
+        let cloud = whatsapp::CloudClient::new(whatsapp::ClientConfig {
+            base_url: sim.base_url(),
+            request_timeout: Duration::from_secs(10),
+            ..whatsapp::ClientConfig::default()
+        })
+        .expect("Cloud client");
         let connections = ConnectionArgs {
             database_url: Secret::new("unused: the pool is given"),
             database_max_connections: 5,
@@ -49,15 +74,32 @@ impl TestApp {
         };
         let redis = connections.redis().await.expect("Redis must run (scripts/services up)");
         let cipher = Cipher::from_base64(&Cipher::generate_key()).expect("fresh key");
-        let state = AppState::new(pg.clone(), cipher, limits);
+        let state = AppState::new(pg.clone(), cipher, cloud, limits, Settings::default());
         let router = api::router(state.clone(), Readiness { pg: pg.clone(), redis }, telemetry::metrics_handle());
         let server = api::ApiServer::bind(SocketAddr::from(([127, 0, 0, 1], 0)), router).await.expect("bind");
         let base = format!("http://{}", server.local_addr().expect("addr"));
-        let stop = CancellationToken::new();
         tokio::spawn(server.run(stop.clone().cancelled_owned()));
         let (org, key) = new_org(&pg, "Acme").await;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
-        Self { base, pg, http, org, key, state, stop }
+        Self { base, pg, http, org, key, state, sim, stop }
+    }
+
+    /// Registers the simulator's number and returns its id.
+    pub async fn register_number(&self) -> i64 {
+        let (status, body) = self
+            .post(
+                "/v1/numbers",
+                json!({
+                    "phone_number_id": sim::PHONE_NUMBER_ID,
+                    "waba_id": sim::WABA_ID,
+                    "display_number": sim::DISPLAY_NUMBER,
+                    "access_token": sim::ACCESS_TOKEN,
+                    "app_secret": sim::APP_SECRET,
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "registering the simulator's number: {body}");
+        body["id"].as_i64().expect("number id")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use process::{ConnectionArgs, Secret, telemetry::LogFormat};
 
-use crate::state::Limits;
+use crate::state::{Limits, Settings};
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "campaigns-api", about = "The campaign engine's HTTP API", version)]
@@ -31,9 +31,31 @@ pub struct ApiConfig {
     /// Most CSV imports running at once; each holds a database connection.
     #[arg(long, env = "CONTACTS_IMPORT_CONCURRENCY", default_value_t = Limits::default().concurrent_imports)]
     pub csv_import_concurrency: usize,
+    /// The Cloud API's base URL (a wa-sim URL in development).
+    #[arg(long, env = "WHATSAPP_API_URL", default_value = "https://graph.facebook.com")]
+    pub whatsapp_api_url: String,
+    /// The Graph API version, pinned so payload shapes do not change under us.
+    #[arg(long, env = "WHATSAPP_API_VERSION", default_value = "v23.0")]
+    pub whatsapp_api_version: String,
+    /// Contacts per second of "launch now" when a campaign sets no pace of its own.
+    #[arg(long, env = "LAUNCH_PACE_PER_SECOND", default_value_t = Settings::default().launch_pace_per_second)]
+    pub launch_pace_per_second: f64,
 }
 
 impl ApiConfig {
+    /// The Cloud API client's settings (timeouts stay at their defaults).
+    pub fn cloud(&self) -> whatsapp::ClientConfig {
+        whatsapp::ClientConfig {
+            base_url: self.whatsapp_api_url.clone(),
+            api_version: self.whatsapp_api_version.clone(),
+            ..whatsapp::ClientConfig::default()
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings { launch_pace_per_second: self.launch_pace_per_second }
+    }
+
     pub fn limits(&self) -> Limits {
         Limits {
             csv_import_bytes: self.csv_import_max_bytes,

@@ -34,6 +34,23 @@ pub struct ErrorDetail {
     /// Per-row problems for bulk requests (row numbers, fields, codes).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<RowError>,
+    /// What keeps a campaign from launching (`campaign_not_ready`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<ProblemBody>,
+}
+
+/// One reason a campaign is a Draft: the field to fix, a stable code and a readable message.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProblemBody {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl From<&domain::campaign::Problem> for ProblemBody {
+    fn from(p: &domain::campaign::Problem) -> Self {
+        Self { field: p.field.to_owned(), code: p.code.to_owned(), message: p.message.clone() }
+    }
 }
 
 /// A problem with one row of a bulk request.
@@ -57,6 +74,9 @@ pub enum ApiError {
     NotFound { what: &'static str },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// 409 `campaign_not_ready`, listing what is missing or invalid.
+    #[error("{message}")]
+    NotReady { message: String, problems: Vec<ProblemBody> },
     #[error("{message}")]
     Unauthorized { code: &'static str, message: &'static str },
     #[error("this API key lacks the `{0}` scope")]
@@ -64,6 +84,10 @@ pub enum ApiError {
     /// 413; `limit` is named when the route knows it.
     #[error("{}", too_large_message(*limit))]
     TooLarge { limit: Option<u64> },
+    /// 502: the WhatsApp Cloud API failed or refused. `message` says what Meta
+    /// answered (never a token); `cause` is logged like a 500's.
+    #[error("{message}")]
+    Cloud { message: String, cause: anyhow::Error },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -98,6 +122,7 @@ impl ApiError {
             message: self.to_string(),
             field,
             details,
+            problems: vec![],
         };
         match self {
             Self::Invalid { status, code, field, .. } => (*status, detail(code, field.clone(), vec![])),
@@ -106,9 +131,14 @@ impl ApiError {
             }
             Self::NotFound { .. } => (StatusCode::NOT_FOUND, detail("not_found", None, vec![])),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, detail(code, None, vec![])),
+            Self::NotReady { problems, .. } => (
+                StatusCode::CONFLICT,
+                ErrorDetail { problems: problems.clone(), ..detail("campaign_not_ready", None, vec![]) },
+            ),
             Self::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, detail(code, None, vec![])),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, detail("missing_scope", None, vec![])),
             Self::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, detail("payload_too_large", None, vec![])),
+            Self::Cloud { .. } => (StatusCode::BAD_GATEWAY, detail("cloud_api_error", None, vec![])),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorDetail {
@@ -116,6 +146,7 @@ impl ApiError {
                     message: "internal error; the server log has the details".into(),
                     field: None,
                     details: vec![],
+                    problems: vec![],
                 },
             ),
         }
@@ -164,7 +195,7 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Self::Internal(e) = self {
+        if let Self::Internal(e) | Self::Cloud { cause: e, .. } = self {
             response.extensions_mut().insert(ServerErrorReport(Arc::new(e)));
         }
         response

@@ -2,6 +2,7 @@
 //! end-to-end tests build the same router.
 
 pub mod auth;
+pub mod cloud;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -12,4 +13,4 @@ pub mod state;
 
 pub use config::ApiConfig;
 pub use server::{ApiServer, router};
-pub use state::{AppState, Limits};
+pub use state::{AppState, Limits, Settings};

@@ -18,7 +18,8 @@ async fn main() -> anyhow::Result<()> {
         store::MIGRATOR.run(&pg).await.context("running database migrations")?;
     }
     let redis = config.connections.redis().await.context("connecting to Redis")?;
-    let state = AppState::new(pg.clone(), cipher, config.limits());
+    let cloud = whatsapp::CloudClient::new(config.cloud()).context("building the Cloud API client")?;
+    let state = AppState::new(pg.clone(), cipher, cloud, config.limits(), config.settings());
     let router = api::router(state, Readiness { pg: pg.clone(), redis }, telemetry::metrics_handle());
     let server = ApiServer::bind(config.addr, router).await.with_context(|| format!("binding {}", config.addr))?;
     tracing::info!(addr = %server.local_addr()?, "API listening");

@@ -12,7 +12,7 @@ use utoipa::{
 #[openapi(
     info(
         title = "WhatsApp campaign engine API",
-        description = "Contacts, WhatsApp Cloud numbers and API keys. Authenticate with `Authorization: Bearer <key>`; \
+        description = "Contacts, WhatsApp Cloud numbers, templates, bot flows, media, campaigns and API keys. Authenticate with `Authorization: Bearer <key>`; \
                        errors are `{\"error\": {\"code\", \"message\", \"field\"?, \"details\"?}}`."
     ),
     paths(openapi_json),
@@ -20,6 +20,10 @@ use utoipa::{
     tags(
         (name = "contacts", description = "The audience: contacts with tags and valued tags"),
         (name = "numbers", description = "WhatsApp Cloud numbers used to send"),
+        (name = "templates", description = "WhatsApp templates synced from Meta, per WABA"),
+        (name = "bot-flows", description = "Endpoints that campaign replies are forwarded to"),
+        (name = "media", description = "Images and videos for template headers, uploaded to Meta"),
+        (name = "campaigns", description = "Real and test campaigns: Draft to Finished, forecast, launch, schedule"),
         (name = "api-keys", description = "API keys of the organization"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )

@@ -4,19 +4,36 @@ use std::sync::Arc;
 
 use store::{PgPool, crypto::Cipher};
 use tokio::sync::Semaphore;
+use whatsapp::CloudClient;
 
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub pg: PgPool,
     pub cipher: Cipher,
+    /// Meta's Cloud API (or wa-sim): template sync and media upload.
+    pub cloud: CloudClient,
     pub limits: Limits,
+    pub settings: Settings,
     /// One permit per CSV import allowed to run at once.
     pub import_slots: Arc<Semaphore>,
 }
 
 impl AppState {
-    pub fn new(pg: PgPool, cipher: Cipher, limits: Limits) -> Self {
-        Self { pg, cipher, limits, import_slots: Arc::new(Semaphore::new(limits.concurrent_imports)) }
+    pub fn new(pg: PgPool, cipher: Cipher, cloud: CloudClient, limits: Limits, settings: Settings) -> Self {
+        Self { pg, cipher, cloud, limits, settings, import_slots: Arc::new(Semaphore::new(limits.concurrent_imports)) }
+    }
+}
+
+/// Product defaults an operator may change.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// Contacts per second of "launch now" when the campaign sets no pace (P11: about 20).
+    pub launch_pace_per_second: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { launch_pace_per_second: 20.0 }
     }
 }
 

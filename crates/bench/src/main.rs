@@ -4,9 +4,11 @@
 //! ```text
 //! campaigns-bench csv --rows 10000 > contacts.csv
 //! campaigns-bench contacts-import --api http://127.0.0.1:8080 --key wce_... --rows 1000000 --api-pid 1234
+//! campaigns-bench forecast --api http://127.0.0.1:8080 --key wce_... --contacts 1000000
 //! campaigns-bench wa-sim --sim http://127.0.0.1:18081 --sim-webhooks http://127.0.0.1:18082 --receiver 127.0.0.1:18083
 //! ```
 
+mod forecast;
 mod sample;
 mod wa_sim;
 
@@ -47,6 +49,8 @@ enum Command {
     },
     /// Send throughput of two running wa-sim simulators (without and with status webhooks).
     WaSim(wa_sim::Args),
+    /// Time the forecast of a campaign whose audience is every imported sample contact.
+    Forecast(forecast::Args),
 }
 
 #[tokio::main]
@@ -65,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
             emit(&result);
         }
         Command::WaSim(args) => emit(&wa_sim::run(args).await?),
+        Command::Forecast(args) => emit(&forecast::run(args).await?),
     }
     Ok(())
 }

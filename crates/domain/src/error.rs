@@ -14,6 +14,8 @@ pub enum DomainError {
     TooManyTags { max: usize },
     #[error("a contact may carry at most {max} valued tags")]
     TooManyValuedTags { max: usize },
+    #[error("invalid URL: {why}")]
+    InvalidUrl { why: &'static str },
 }
 
 impl DomainError {
@@ -26,6 +28,7 @@ impl DomainError {
             Self::InvalidValuedTagValue { .. } => "invalid_valued_tag_value",
             Self::TooManyTags { .. } => "too_many_tags",
             Self::TooManyValuedTags { .. } => "too_many_valued_tags",
+            Self::InvalidUrl { .. } => "invalid_url",
         }
     }
 }

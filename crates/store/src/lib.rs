@@ -5,11 +5,16 @@
 //! a row of another organization is simply not found.
 
 pub mod api_keys;
+pub mod bot_flows;
+pub mod campaigns;
 pub mod contacts;
 pub mod crypto;
+pub mod in_use;
 pub mod inbox;
+pub mod media;
 pub mod numbers;
 pub mod orgs;
+pub mod templates;
 pub mod worker_processes;
 
 pub use sqlx::{PgPool, Postgres, Transaction};

@@ -151,6 +151,26 @@ pub async fn update(
     .await
 }
 
+/// A WABA of the organization and the number whose token is used for its
+/// management calls (template listing): the oldest number on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WabaNumber {
+    pub waba_id: String,
+    pub number_id: i64,
+}
+
+/// Every distinct WABA of the organization's numbers, in WABA order.
+pub async fn wabas(db: impl PgExecutor<'_>, org: OrgId) -> sqlx::Result<Vec<WabaNumber>> {
+    sqlx::query_as!(
+        WabaNumber,
+        r#"select distinct on (waba_id) waba_id, id as number_id
+           from wa_numbers where org_id = $1 order by waba_id, id"#,
+        org.0
+    )
+    .fetch_all(db)
+    .await
+}
+
 /// Deletes a number; `false` if there was none. Fails with a foreign-key
 /// violation while a campaign still uses it.
 pub async fn delete(db: impl PgExecutor<'_>, org: OrgId, id: i64) -> sqlx::Result<bool> {

@@ -7,6 +7,7 @@
 //! - [`Simulator`]: starts the server and inspects what it accepted and delivered.
 //! - `/_sim/...` exposes the same inspection, and fault switches, over HTTP.
 
+mod catalog;
 pub mod config;
 pub mod error;
 mod faults;

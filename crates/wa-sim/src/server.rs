@@ -5,7 +5,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 use tokio::net::TcpListener;
 
 use crate::{
-    config::{Config, FaultsConfig},
+    config::{Config, FaultsConfig, TemplateConfig},
     routes,
     state::{AcceptedMessage, Delivery, State},
     webhook::Scheduler,
@@ -83,6 +83,13 @@ impl Simulator {
     /// Replaces the fault switches for the following sends.
     pub fn set_faults(&self, faults: FaultsConfig) {
         self.state.faults.set(faults);
+    }
+
+    /// Replaces every template of `waba_id`, as if they had been edited at
+    /// Meta: the listing and sends see the new set at once. Templates keep
+    /// their ids (a new one gets a new id).
+    pub fn set_templates(&self, waba_id: &str, templates: Vec<TemplateConfig>) {
+        self.state.set_templates(waba_id, templates);
     }
 
     /// Forgets messages, deliveries and limiter state.

@@ -4,7 +4,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Mutex,
+        Mutex, RwLock,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
+    catalog::{Catalog, Listed},
     config::{Config, NumberConfig, TemplateConfig},
     error::MetaError,
     faults::Faults,
@@ -67,8 +68,8 @@ pub(crate) struct Number {
 pub(crate) struct State {
     pub config: Config,
     pub numbers: HashMap<String, Number>,
-    /// (waba_id, name, language) → template.
-    templates: HashMap<(String, String, String), TemplateConfig>,
+    /// Templates per WABA; `config.wabas` is only their starting point.
+    templates: RwLock<Catalog>,
     pairs: PairLimiter,
     accepted: Mutex<Vec<AcceptedMessage>>,
     next_seq: AtomicU64,
@@ -94,13 +95,7 @@ impl State {
                 (n.phone_number_id.clone(), Number { config: n.clone(), bucket })
             })
             .collect();
-        let templates = config
-            .wabas
-            .iter()
-            .flat_map(|w| {
-                w.templates.iter().map(|t| ((w.waba_id.clone(), t.name.clone(), t.language.clone()), t.clone()))
-            })
-            .collect();
+        let templates = RwLock::new(Catalog::new(&config.wabas));
         let faults = Faults::new(config.faults.clone(), config.webhook.seed);
         let pairs = PairLimiter::new(Duration::from_millis(config.limits.pair_interval_ms), config.limits.pair_burst);
         Self {
@@ -150,9 +145,13 @@ impl State {
         let to = request.to.ok_or_else(|| MetaError::invalid_parameter("The parameter to is required."))?;
         let wa_id = wa_id(&to)?;
         let t = request.template.ok_or_else(|| MetaError::invalid_parameter("The parameter template is required."))?;
-        let key = (number.config.waba_id.clone(), t.name.clone(), t.language.code.clone());
-        let config = self.templates.get(&key).ok_or_else(|| MetaError::template_missing(&t.name, &t.language.code))?;
-        let filled = template::fill(config, &t)?;
+        let config = self
+            .templates
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&number.config.waba_id, &t.name, &t.language.code)
+            .ok_or_else(|| MetaError::template_missing(&t.name, &t.language.code))?;
+        let filled = template::fill(&config, &t)?;
 
         let now = Instant::now();
         if !number.bucket.lock().unwrap_or_else(|p| p.into_inner()).try_take(now) {
@@ -184,9 +183,13 @@ impl State {
         Ok(message)
     }
 
-    pub fn templates_of(&self, waba_id: &str) -> Vec<&TemplateConfig> {
-        let waba = self.config.wabas.iter().find(|w| w.waba_id == waba_id);
-        waba.map(|w| w.templates.iter().collect()).unwrap_or_default()
+    pub fn templates_of(&self, waba_id: &str) -> Vec<Listed> {
+        self.templates.read().unwrap_or_else(|p| p.into_inner()).listing(waba_id)
+    }
+
+    /// Replaces the templates of a WABA; sends and listings see the new set at once.
+    pub fn set_templates(&self, waba_id: &str, templates: Vec<TemplateConfig>) {
+        self.templates.write().unwrap_or_else(|p| p.into_inner()).set(waba_id, templates);
     }
 
     pub fn accepted(&self) -> Vec<AcceptedMessage> {

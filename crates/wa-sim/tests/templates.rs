@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{TOKEN, WABA, config, start, template};
+use common::{PNID, TOKEN, WABA, code_of, config, request, start, template};
 use whatsapp::{ApiError, management::TemplateStatus};
 
 #[tokio::test]
@@ -50,4 +50,37 @@ async fn listing_needs_a_token_of_that_waba() {
         Err(ApiError::Graph { status, error }) => assert_eq!((status, error.code), (401, 190)),
         other => panic!("expected 190, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn templates_can_be_replaced_while_running() {
+    let (sim, client) = start(config()).await;
+    let before = client.list_templates(WABA, TOKEN, None, 100).await.expect("page");
+    let hello_id = before.data.iter().find(|t| t.name == "hello").expect("listed").id.clone();
+
+    sim.set_templates(
+        WABA,
+        vec![template("hello", "PAUSED", "Hi {{1}}, your code is {{2}}"), template("new_one", "APPROVED", "Hi")],
+    );
+    let after = client.list_templates(WABA, TOKEN, None, 100).await.expect("page");
+    let listed: Vec<_> = after.data.iter().map(|t| (t.name.as_str(), t.status)).collect();
+    assert_eq!(listed, [("hello", TemplateStatus::Paused), ("new_one", TemplateStatus::Approved)]);
+    assert_eq!(after.data[0].id, hello_id, "a template keeps its id");
+    assert!(before.data.iter().all(|t| t.id != after.data[1].id), "a new template gets a new id");
+
+    let paused = client.send_template(PNID, TOKEN, &request("+34600000001", "hello", &["a", "b"])).await;
+    assert_eq!(code_of(&paused.expect_err("paused")).0, 132015);
+    let gone = client.send_template(PNID, TOKEN, &request("+34600000001", "paused_promo", &["a"])).await;
+    assert_eq!(code_of(&gone.expect_err("removed")).0, 132001);
+
+    let http = reqwest::Client::new();
+    let put = http
+        .put(format!("{}/_sim/wabas/{WABA}/templates", sim.base_url()))
+        .json(&serde_json::json!([{"name": "via_http", "language": "es", "body": "Hola {{1}}"}]))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(put.status(), 204);
+    let page = client.list_templates(WABA, TOKEN, None, 100).await.expect("page");
+    assert_eq!(page.data.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["via_http"]);
 }

@@ -80,19 +80,61 @@ pub struct Cursors {
     pub after: Option<String>,
 }
 
+/// One listed template: the typed fields, and the object exactly as Meta sent
+/// it in `raw` (statuses and component keys Meta adds later are kept there,
+/// where the typed fields can only say `Other` or drop them).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "serde_json::Value")]
 pub struct TemplateInfo {
     pub id: String,
     pub name: String,
     pub language: String,
     pub status: TemplateStatus,
-    #[serde(default)]
     pub category: Option<TemplateCategory>,
     /// `POSITIONAL` when absent, per Meta.
-    #[serde(default)]
     pub parameter_format: Option<ParameterFormat>,
-    #[serde(default)]
     pub components: Vec<TemplateComponent>,
+    pub raw: serde_json::Value,
+}
+
+impl TemplateInfo {
+    /// A string field of the raw object, e.g. `status` as Meta spelled it.
+    pub fn raw_str(&self, field: &str) -> Option<&str> {
+        self.raw.get(field).and_then(serde_json::Value::as_str)
+    }
+}
+
+/// The typed view of a listed template, read from the raw object.
+#[derive(Deserialize)]
+struct TemplateFields {
+    id: String,
+    name: String,
+    language: String,
+    status: TemplateStatus,
+    #[serde(default)]
+    category: Option<TemplateCategory>,
+    #[serde(default)]
+    parameter_format: Option<ParameterFormat>,
+    #[serde(default)]
+    components: Vec<TemplateComponent>,
+}
+
+impl TryFrom<serde_json::Value> for TemplateInfo {
+    type Error = serde_json::Error;
+
+    fn try_from(raw: serde_json::Value) -> Result<Self, Self::Error> {
+        let f = TemplateFields::deserialize(&raw)?;
+        Ok(Self {
+            id: f.id,
+            name: f.name,
+            language: f.language,
+            status: f.status,
+            category: f.category,
+            parameter_format: f.parameter_format,
+            components: f.components,
+            raw,
+        })
+    }
 }
 
 /// Only `Approved` templates can be sent.
@@ -215,6 +257,8 @@ mod tests {
             (TemplateStatus::Other, Some(TemplateCategory::Other), Some(ParameterFormat::Named))
         );
         assert_eq!(page.next_cursor(), Some("MjQZD"));
+        assert_eq!(u.raw_str("status"), Some("SOMETHING_NEW"), "the raw object keeps what the enums cannot");
+        assert_eq!(t.raw["components"][3]["buttons"][0]["text"], "Stop promotions");
     }
 
     #[test]

@@ -3,9 +3,16 @@
 //! database per test (`#[sqlx::test]`), the real Redis.
 
 mod auth;
+mod bot_flows;
+mod campaigns_edit;
+mod campaigns_forecast;
+mod campaigns_lifecycle;
+mod campaigns_test;
 mod contacts_bulk;
 mod contacts_csv;
 mod contacts_edit;
+mod media;
 mod numbers;
 mod ops;
+mod templates;
 mod tenancy;

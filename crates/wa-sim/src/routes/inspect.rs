@@ -5,13 +5,13 @@ use axum::{
     Json, Router,
     extract::{Path, State as AxumState},
     http::StatusCode,
-    routing::{get, post},
+    routing::{get, post, put},
 };
 use serde_json::{Value, json};
 
 use super::Shared;
 use crate::{
-    config::FaultsConfig,
+    config::{FaultsConfig, TemplateConfig},
     state::{AcceptedMessage, Delivery},
 };
 
@@ -23,6 +23,7 @@ pub(super) fn router() -> Router<Shared> {
         .route("/_sim/webhooks", get(webhooks))
         .route("/_sim/reset", post(reset))
         .route("/_sim/faults", get(faults).put(set_faults))
+        .route("/_sim/wabas/{waba_id}/templates", put(set_templates))
 }
 
 async fn messages(AxumState(state): AxumState<Shared>) -> Json<Vec<AcceptedMessage>> {
@@ -56,4 +57,14 @@ async fn faults(AxumState(state): AxumState<Shared>) -> Json<FaultsConfig> {
 async fn set_faults(AxumState(state): AxumState<Shared>, Json(faults): Json<FaultsConfig>) -> Json<FaultsConfig> {
     state.faults.set(faults);
     Json(state.faults.get())
+}
+
+/// Replaces every template of a WABA, as if they were edited at Meta.
+async fn set_templates(
+    AxumState(state): AxumState<Shared>,
+    Path(waba_id): Path<String>,
+    Json(templates): Json<Vec<TemplateConfig>>,
+) -> StatusCode {
+    state.set_templates(&waba_id, templates);
+    StatusCode::NO_CONTENT
 }

@@ -51,9 +51,10 @@ pub(super) async fn list(
     };
     let templates = state.templates_of(&waba_id);
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, 1000);
+    // The list may have shrunk since the cursor was handed out.
+    let start = start.min(templates.len());
     let end = (start + limit).min(templates.len());
-    let data: Vec<_> =
-        (start..end).map(|i| template::listing(templates[i], &format!("{waba_id}{:04}", i + 1))).collect();
+    let data: Vec<_> = templates[start..end].iter().map(|t| template::listing(&t.template, &t.id)).collect();
     let mut body = json!({ "data": data });
     if start < end {
         let after = cursor(end - 1);

@@ -1,0 +1,225 @@
+//! Launch now, schedule, cancel a schedule, finish (P11, P12, P14).
+
+use axum::{Json, extract::State};
+use chrono::{DateTime, TimeDelta, Utc};
+use domain::campaign::{Lifecycle, check_contacts_per_hour, check_pace_per_second};
+use serde::Deserialize;
+use store::{
+    OrgId,
+    campaigns::{self, CampaignRecord},
+};
+use utoipa::ToSchema;
+
+use super::{load, not_found, view::CampaignView};
+use crate::{
+    auth::Auth,
+    cloud::ensure_media_fresh,
+    error::{ApiError, ApiResult, ErrorBody, ProblemBody},
+    extract::{ApiJson, ApiPath, OptionalJson},
+    state::AppState,
+};
+
+/// The longest a launch may be scheduled ahead.
+const MAX_SCHEDULE_AHEAD: TimeDelta = TimeDelta::days(366);
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchInput {
+    /// Contacts per second for this launch; else the campaign's pace, else the default (20).
+    pub pace_per_second: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleInput {
+    /// When to start (RFC 3339, in the future).
+    pub at: DateTime<Utc>,
+    /// The delivery pace, 1 to 3,600,000 contacts per hour.
+    pub contacts_per_hour: i64,
+}
+
+/// Media ids are valid for 30 days after upload: before a campaign starts,
+/// its header media is uploaded again when its id would expire within
+/// `horizon` of now. (Sending checks again; a long campaign outlives one id.)
+async fn refresh_header_media(state: &AppState, org: OrgId, id: i64, horizon: TimeDelta) -> ApiResult<()> {
+    let record = campaigns::get(&state.pg, org, id).await?.ok_or_else(not_found)?;
+    if let Some(media_id) = record.header_media_id {
+        ensure_media_fresh(state, org, media_id, horizon).await?;
+    }
+    Ok(())
+}
+
+/// Locks a campaign and reads it in the same transaction.
+async fn locked(tx: &mut sqlx::PgConnection, org: OrgId, id: i64) -> ApiResult<CampaignRecord> {
+    campaigns::lock(tx, org, id).await?.ok_or_else(not_found)?;
+    campaigns::get(&mut *tx, org, id).await?.ok_or_else(not_found)
+}
+
+/// 409 unless the campaign is complete.
+fn ready(record: &CampaignRecord) -> ApiResult<()> {
+    let problems = record.problems();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::NotReady {
+        message: format!(
+            "the campaign is a draft: {}",
+            problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ")
+        ),
+        problems: problems.iter().map(ProblemBody::from).collect(),
+    })
+}
+
+fn conflict(code: &'static str, message: &str) -> ApiError {
+    ApiError::Conflict { code, message: message.to_owned() }
+}
+
+/// Launches a Ready campaign now: it becomes Active and its launch is
+/// recorded durably (even with Redis down) and exactly once.
+#[utoipa::path(
+    post, path = "/v1/campaigns/{id}/launch", tag = "campaigns", security(("api_key" = [])),
+    params(("id" = i64, Path, description = "Campaign id")), request_body(content = Option<LaunchInput>),
+    responses(
+        (status = 200, body = CampaignView), (status = 404, body = ErrorBody),
+        (status = 409, description = "Not ready, scheduled, or already launched", body = ErrorBody),
+        (status = 422, description = "Invalid pace", body = ErrorBody),
+    )
+)]
+pub async fn launch(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    OptionalJson(body): OptionalJson<LaunchInput>,
+) -> ApiResult<Json<CampaignView>> {
+    let given = body
+        .pace_per_second
+        .map(|p| {
+            check_pace_per_second(p)
+                .map_err(|e| ApiError::invalid("invalid_pace", e.to_string(), Some("pace_per_second".into())))
+        })
+        .transpose()?;
+    refresh_header_media(&state, auth.org(), id, TimeDelta::days(7)).await?;
+    let mut tx = state.pg.begin().await?;
+    let record = locked(&mut tx, auth.org(), id).await?;
+    match record.lifecycle() {
+        Lifecycle::Editable => ready(&record)?,
+        Lifecycle::Scheduled => {
+            return Err(conflict(
+                "campaign_scheduled",
+                "the campaign is scheduled; cancel the schedule to launch it now",
+            ));
+        }
+        Lifecycle::Active | Lifecycle::Finished => {
+            return Err(conflict("already_launched", "the campaign was already launched; a campaign launches once"));
+        }
+    }
+    let pace = given.or(record.pace_per_second).unwrap_or(state.settings.launch_pace_per_second);
+    campaigns::launch(&mut tx, auth.org(), id, pace).await?;
+    tx.commit().await?;
+    Ok(Json(load(&state, auth.org(), id).await?))
+}
+
+/// Schedules a Ready campaign (or reschedules a scheduled one) to start at
+/// `at`, paced in contacts per hour.
+#[utoipa::path(
+    post, path = "/v1/campaigns/{id}/schedule", tag = "campaigns", security(("api_key" = [])),
+    params(("id" = i64, Path, description = "Campaign id")), request_body = ScheduleInput,
+    responses(
+        (status = 200, body = CampaignView), (status = 404, body = ErrorBody),
+        (status = 409, description = "Not ready, or already launched", body = ErrorBody),
+        (status = 422, description = "In the past, too far ahead, or an invalid pace", body = ErrorBody),
+    )
+)]
+pub async fn schedule(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<ScheduleInput>,
+) -> ApiResult<Json<CampaignView>> {
+    let now = Utc::now();
+    if body.at <= now {
+        return Err(ApiError::invalid(
+            "schedule_in_past",
+            format!("at ({}) is not in the future; launch now instead", body.at.to_rfc3339()),
+            Some("at".into()),
+        ));
+    }
+    if body.at > now + MAX_SCHEDULE_AHEAD {
+        return Err(ApiError::invalid("schedule_too_far", "at must be within a year from now", Some("at".into())));
+    }
+    let per_hour = check_contacts_per_hour(body.contacts_per_hour)
+        .map_err(|e| ApiError::invalid("invalid_pace", e.to_string(), Some("contacts_per_hour".into())))?;
+    let per_hour = i32::try_from(per_hour).map_err(anyhow::Error::from)?;
+    let until_start = body.at - now + TimeDelta::days(1);
+    refresh_header_media(&state, auth.org(), id, until_start.min(TimeDelta::days(29))).await?;
+    let mut tx = state.pg.begin().await?;
+    let record = locked(&mut tx, auth.org(), id).await?;
+    match record.lifecycle() {
+        Lifecycle::Editable | Lifecycle::Scheduled => ready(&record)?,
+        Lifecycle::Active | Lifecycle::Finished => {
+            return Err(conflict("already_launched", "the campaign was already launched; it cannot be scheduled"));
+        }
+    }
+    campaigns::schedule(&mut tx, auth.org(), id, body.at, per_hour).await?;
+    tx.commit().await?;
+    Ok(Json(load(&state, auth.org(), id).await?))
+}
+
+/// Cancels a schedule: the campaign is Ready (and editable) again.
+#[utoipa::path(
+    delete, path = "/v1/campaigns/{id}/schedule", tag = "campaigns", security(("api_key" = [])),
+    params(("id" = i64, Path, description = "Campaign id")),
+    responses(
+        (status = 200, body = CampaignView), (status = 404, body = ErrorBody),
+        (status = 409, description = "The campaign is not scheduled", body = ErrorBody),
+    )
+)]
+pub async fn unschedule(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<CampaignView>> {
+    let mut tx = state.pg.begin().await?;
+    let record = locked(&mut tx, auth.org(), id).await?;
+    if record.lifecycle() != Lifecycle::Scheduled {
+        return Err(conflict("not_scheduled", &format!("the campaign is not scheduled (it is {})", record.lifecycle)));
+    }
+    campaigns::unschedule(&mut tx, auth.org(), id).await?;
+    tx.commit().await?;
+    Ok(Json(load(&state, auth.org(), id).await?))
+}
+
+/// Finishes an Active campaign: its contacts are released for future
+/// campaigns (P14) and contacts not yet sent to are not sent to. Finishing a
+/// finished campaign changes nothing.
+#[utoipa::path(
+    post, path = "/v1/campaigns/{id}/finish", tag = "campaigns", security(("api_key" = [])),
+    params(("id" = i64, Path, description = "Campaign id")),
+    responses(
+        (status = 200, body = CampaignView), (status = 404, body = ErrorBody),
+        (status = 409, description = "The campaign was never launched", body = ErrorBody),
+    )
+)]
+pub async fn finish(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<CampaignView>> {
+    let mut tx = state.pg.begin().await?;
+    let record = locked(&mut tx, auth.org(), id).await?;
+    match record.lifecycle() {
+        Lifecycle::Active => {
+            let done = campaigns::finish(&mut tx, auth.org(), id).await?;
+            tracing::info!(campaign.id = id, released = done.released, stopped = done.stopped, "campaign finished");
+            tx.commit().await?;
+        }
+        Lifecycle::Finished => {}
+        Lifecycle::Editable | Lifecycle::Scheduled => {
+            return Err(conflict(
+                "campaign_not_active",
+                "only an active campaign can be finished; it was never launched",
+            ));
+        }
+    }
+    Ok(Json(load(&state, auth.org(), id).await?))
+}

@@ -1,0 +1,118 @@
+//! `campaigns-bench forecast`: times `GET /v1/campaigns/{id}/forecast` on an
+//! audience of every imported sample contact, set up through the API: the
+//! simulator's number, its synced template and a bot flow.
+
+use std::time::Instant;
+
+use anyhow::{Context, bail, ensure};
+use serde_json::{Value, json};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    api: String,
+    /// An API key (admin) of the organization holding the sample contacts.
+    #[arg(long, env = "API_KEY", hide_env_values = true)]
+    key: String,
+    /// How many contacts the audience should hold (the imported sample).
+    #[arg(long, default_value_t = 1_000_000)]
+    contacts: i64,
+    /// Forecasts to time; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// The simulator's number, as `scripts/bench` configures it.
+    #[arg(long, default_value = "1001")]
+    phone_number_id: String,
+    #[arg(long, default_value = "2001")]
+    waba_id: String,
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let mut req = self.http.request(method.clone(), format!("{}{path}", self.base)).bearer_auth(&self.key);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.with_context(|| format!("{method} {path}"))?;
+        let status = resp.status();
+        let value: Value = resp.json().await.with_context(|| format!("reading {method} {path}"))?;
+        if !status.is_success() {
+            bail!("{method} {path} answered {status}: {value}");
+        }
+        Ok(value)
+    }
+}
+
+/// Creates the campaign and prints the forecast timings.
+pub async fn run(args: Args) -> anyhow::Result<Value> {
+    let api = Api { http: reqwest::Client::new(), base: args.api.clone(), key: args.key.clone() };
+    let post = reqwest::Method::POST;
+    let number = api
+        .call(
+            post.clone(),
+            "/v1/numbers",
+            Some(json!({
+                "phone_number_id": args.phone_number_id, "waba_id": args.waba_id, "display_number": "+15550001111",
+                "access_token": "bench-token", "app_secret": "bench-secret"
+            })),
+        )
+        .await?;
+    api.call(post.clone(), "/v1/templates/sync", Some(json!({}))).await?;
+    let templates = api.call(reqwest::Method::GET, "/v1/templates?name=bench_forecast", None).await?;
+    let template_id = templates[0]["id"].as_i64().context("the synced bench template")?;
+    let flow = api
+        .call(
+            post.clone(),
+            "/v1/bot-flows",
+            Some(json!({"name": "bench bot", "endpoint_url": "http://127.0.0.1:9/bot", "secret": "bench-bot-secret-0123"})),
+        )
+        .await?;
+    let campaign = api
+        .call(
+            post,
+            "/v1/campaigns",
+            Some(json!({
+                "name": "forecast bench", "number_id": number["id"], "audience": {"tags": ["customers"]},
+                "template_id": template_id, "bot_flow_id": flow["id"],
+                "bindings": [{"param": "1", "kind": "contact_name"}, {"param": "2", "kind": "valued_tag", "key": "customer_id"}]
+            })),
+        )
+        .await?;
+    ensure!(campaign["state"] == "ready", "the bench campaign is not ready: {campaign}");
+    let path = format!("/v1/campaigns/{}/forecast", campaign["id"]);
+    let mut seconds = Vec::with_capacity(args.runs);
+    let mut last = Value::Null;
+    for _ in 0..args.runs.max(1) {
+        let started = Instant::now();
+        last = api.call(reqwest::Method::GET, &path, None).await?;
+        seconds.push(started.elapsed().as_secs_f64());
+    }
+    ensure!(last["audience"] == args.contacts, "the audience is {}, expected {}", last["audience"], args.contacts);
+    let first = seconds[0];
+    seconds.sort_by(f64::total_cmp);
+    let median = seconds[seconds.len() / 2];
+    let round = |s: f64| (s * 1000.0).round() / 1000.0;
+    eprintln!(
+        "forecast: {}",
+        serde_json::to_string(&json!({
+            "will_send": last["will_send"], "excluded": last["excluded"],
+            "exclusions": last["exclusions"].as_array().map(|e| e.iter().map(|g| json!({"code": g["code"], "count": g["count"]})).collect::<Vec<_>>()),
+            "eta_seconds": last["eta_seconds"],
+        }))?
+    );
+    Ok(json!({
+        "bench": "forecast",
+        "metrics": {
+            "contacts": last["audience"],
+            "seconds": round(median),
+            "seconds_first": round(first),
+            "runs": seconds.len(),
+        }
+    }))
+}
