@@ -11,22 +11,27 @@ alter table templates add column header_param_names text[] not null default '{}'
 alter table campaigns add column audience_match text not null default 'all'
     check (audience_match in ('all', 'any'));
 
--- Media ids are uploaded per number; refreshing finds the ones about to expire.
-create index media_assets_expiry on media_assets (meta_expires_at) where meta_media_id is not null;
+-- Empty or only white space: Unicode's White_Space characters, the set Rust's
+-- char::is_whitespace (and str::trim) uses.
+create function is_blank(v text) returns boolean
+    language sql immutable parallel safe
+    return btrim(v, U&'\0009\000A\000B\000C\000D\0020\0085\00A0\1680\2000\2001\2002\2003\2004\2005\2006\2007\2008\2009\200A\2028\2029\202F\205F\3000') = '';
 
 -- Meta's rule for a text template parameter (error 132018 and friends): not
--- empty, no new-line or tab, at most four consecutive spaces, and it must fit
--- the 1,024-character body. The same rule as domain::campaign::check_param_value.
+-- blank, no new-line or tab, at most four consecutive spaces, and it must fit
+-- the 1,024-character body. domain::campaign::check_param_value is the same
+-- rule in Rust; a store test holds them to the same answers.
 create function param_value_ok(v text) returns boolean
     language sql immutable parallel safe
-    return v is not null and btrim(v, E' \n\r\t') <> '' and v !~ '[\n\r\t]|     ' and char_length(v) <= 1024;
+    return v is not null and not is_blank(v) and v !~ '[\n\r\t]|     ' and char_length(v) <= 1024;
 
 -- A campaign's audience: one row per contact it targets, with the one
 -- reason it would not be sent to (null when it would be), checked in this
 -- order of precedence:
 --   invalid_phone, opted_out, already_engaged (engaged_campaign_id names the
---   campaign), missing_valued_tag (reason_key names the key), missing_name,
---   invalid_name, invalid_param_value (reason_key names the key),
+--   campaign), missing_valued_tag (reason_key names the first missing key,
+--   alphabetically), missing_name, invalid_name, invalid_param_value
+--   (reason_key names the key),
 --   open_inbox_case (last: a case may close before the message is sent).
 -- Set-based and inlined into its caller, so the forecast groups a million
 -- contacts in one statement; the launch job plans the ledger from it.
@@ -47,9 +52,9 @@ as $$
             when e.campaign_id is not null then 'already_engaged'
             when not c.valued_tags ?& n.keys then
                 'missing_valued_tag:' || (select k from unnest(n.keys) k where not c.valued_tags ? k limit 1)
-            when n.name and (c.name is null or btrim(c.name) = '') then 'missing_name'
+            when n.name and (c.name is null or is_blank(c.name)) then 'missing_name'
             when n.name and not param_value_ok(c.name) then 'invalid_name'
-            -- The first bound key whose value Meta would refuse. The first four
+            -- The first bound key (alphabetically) whose value Meta would refuse. The first four
             -- keys are tested inline: a subquery per contact doubles the cost.
             when n.keys[1] is not null and not param_value_ok(c.valued_tags ->> n.keys[1])
                 then 'invalid_param_value:' || n.keys[1]

@@ -88,7 +88,7 @@ impl TestApp {
         for phone in phones {
             let id: i64 = sqlx::query_scalar("select id from contacts where org_id = $1 and phone = $2")
                 .bind(self.org.0)
-                .bind(phone.replace(' ', ""))
+                .bind(phone)
                 .fetch_one(&self.pg)
                 .await
                 .expect("imported contact");

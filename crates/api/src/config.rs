@@ -38,7 +38,8 @@ pub struct ApiConfig {
     #[arg(long, env = "WHATSAPP_API_VERSION", default_value = "v23.0")]
     pub whatsapp_api_version: String,
     /// Contacts per second of "launch now" when a campaign sets no pace of its own.
-    #[arg(long, env = "LAUNCH_PACE_PER_SECOND", default_value_t = Settings::default().launch_pace_per_second)]
+    #[arg(long, env = "LAUNCH_PACE_PER_SECOND", default_value_t = Settings::default().launch_pace_per_second,
+          value_parser = pace)]
     pub launch_pace_per_second: f64,
 }
 
@@ -63,4 +64,9 @@ impl ApiConfig {
             ..Limits::default()
         }
     }
+}
+
+fn pace(value: &str) -> Result<f64, String> {
+    let pace: f64 = value.parse().map_err(|_| format!("{value:?} is not a number"))?;
+    domain::campaign::check_pace_per_second(pace).map_err(|e| e.to_string())
 }

@@ -58,7 +58,7 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
             post.clone(),
             "/v1/numbers",
             Some(json!({
-                "phone_number_id": args.phone_number_id, "waba_id": args.waba_id, "display_number": "+15550001111",
+                "phone_number_id": args.phone_number_id, "waba_id": args.waba_id, "display_number": "+34910000001",
                 "access_token": "bench-token", "app_secret": "bench-secret"
             })),
         )

@@ -41,6 +41,14 @@ impl ValuedTagKey {
     }
 }
 
+/// Parsed like any key: bindings name keys in JSON.
+impl<'de> serde::Deserialize<'de> for ValuedTagKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for ValuedTagKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

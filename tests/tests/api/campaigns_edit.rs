@@ -161,6 +161,55 @@ async fn a_template_paused_at_meta_after_it_was_chosen_turns_the_campaign_back_i
     assert_eq!(now["state"], "draft");
     assert_eq!(problem_codes(&now), ["template_not_approved"]);
     assert!(now["problems"][0]["message"].as_str().unwrap().contains("PAUSED"), "{now}");
+    let (status, err) = app.post(&format!("/v1/campaigns/{}/launch", c["id"]), json!({})).await;
+    assert_eq!((status, code(&err)), (StatusCode::CONFLICT, "campaign_not_ready"));
+    assert_eq!(problem_codes(&err), ["template_not_approved"]);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn another_organizations_numbers_templates_media_and_contacts_cannot_be_used(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    app.campaign_setup().await;
+    let (other, other_key) = app.other_org().await;
+    let as_other = |m, path: &str| app.http.request(m, app.url(path)).bearer_auth(&other_key);
+    let (status, number) = e2e::send(as_other(reqwest::Method::POST, "/v1/numbers").json(&json!({
+        "phone_number_id": "999000111", "waba_id": "999000222", "display_number": "+34 910 00 00 02",
+        "access_token": "EAAGother", "app_secret": "other-app-secret"
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{number}");
+    let template: i64 = sqlx::query_scalar(
+        "insert into templates (org_id, waba_id, name, language, status) values ($1, '999000222', 'theirs', 'en_US', 'APPROVED')
+         returning id",
+    )
+    .bind(other.0)
+    .fetch_one(&app.pg)
+    .await
+    .unwrap();
+    let media: i64 = sqlx::query_scalar(
+        "insert into media_assets (org_id, number_id, kind, mime_type, size_bytes, sha256, content)
+         values ($1, $2, 'image', 'image/png', 1, '', '') returning id",
+    )
+    .bind(other.0)
+    .bind(number["id"].as_i64().unwrap())
+    .fetch_one(&app.pg)
+    .await
+    .unwrap();
+    for (field, id) in
+        [("number_id", number["id"].as_i64().unwrap()), ("template_id", template), ("header_media_id", media)]
+    {
+        let (status, err) = app.post("/v1/campaigns", json!({"name": "x", field: id})).await;
+        assert_eq!((status, code(&err)), (StatusCode::UNPROCESSABLE_ENTITY, "unknown_reference"), "{field}: {err}");
+        assert_eq!(err["error"]["field"], field);
+    }
+    let (status, _) = e2e::send(
+        as_other(reqwest::Method::POST, "/v1/contacts/bulk").json(&json!({"contacts": [{"phone": "+34612345601"}]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, err) =
+        app.post("/v1/campaigns", json!({"name": "x", "kind": "test", "test_phones": ["+34612345601"]})).await;
+    assert_eq!((status, code(&err)), (StatusCode::UNPROCESSABLE_ENTITY, "unknown_test_phones"), "{err}");
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]

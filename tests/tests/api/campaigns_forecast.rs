@@ -59,7 +59,7 @@ async fn every_excluded_contact_gets_exactly_one_readable_reason(pg: PgPool) {
         .await;
     let elsewhere = app.ready_campaign(&setup, "Black Friday", json!({"audience": {"tags": ["other"]}})).await;
     let elsewhere_id = elsewhere["id"].as_i64().unwrap();
-    app.post(&format!("/v1/campaigns/{elsewhere_id}/launch"), json!({})).await;
+    assert_eq!(app.post(&format!("/v1/campaigns/{elsewhere_id}/launch"), json!({})).await.0, StatusCode::OK);
     for i in [10, 11] {
         sqlx::query("insert into engagements (contact_id, campaign_id, org_id) values ($1, $2, $3)")
             .bind(ids[i])
@@ -133,8 +133,10 @@ async fn the_eta_follows_the_schedule_and_the_numbers_throughput(pg: PgPool) {
     assert_eq!(f["pace"], json!({"contacts_per_second": 80.0, "mode": "launch_now", "limited_by_number": true}));
 
     let at = Utc::now() + Duration::hours(5);
-    app.post(&format!("/v1/campaigns/{}/schedule", c["id"]), json!({"at": at.to_rfc3339(), "contacts_per_hour": 60}))
+    let (status, scheduled) = app
+        .post(&format!("/v1/campaigns/{}/schedule", c["id"]), json!({"at": at.to_rfc3339(), "contacts_per_hour": 60}))
         .await;
+    assert_eq!(status, StatusCode::OK, "{scheduled}");
     let (status, f) = app.get(&format!("/v1/campaigns/{}/forecast", c["id"])).await;
     assert_eq!(status, StatusCode::OK, "{f}");
     assert_eq!(f["pace"]["mode"], "schedule");
@@ -157,4 +159,83 @@ async fn drafts_and_launched_campaigns_have_no_forecast(pg: PgPool) {
     let (status, err) = app.get(&format!("/v1/campaigns/{}/forecast", c["id"])).await;
     assert_eq!((status, code(&err)), (StatusCode::CONFLICT, "already_launched"));
     assert_eq!(app.get("/v1/campaigns/424242/forecast").await.0, StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn any_and_all_audiences_name_precedence_and_every_bound_key_are_honoured(pg: PgPool) {
+    let mut config = e2e::sim::config();
+    config.wabas[0].templates.push(e2e::sim::template("survey", "en_US", "{{1}}: {{2}} {{3}} {{4}} {{5}} {{6}}"));
+    let app = TestApp::spawn_with_sim(pg, config).await;
+    let setup = app.campaign_setup().await;
+    let keys = ["k_a", "k_b", "k_c", "k_d", "k_e"];
+    let contact = |n: u32, name: &str, tags: Value, plan: Option<&str>, tweak: &dyn Fn(&mut Value)| {
+        let mut vt = json!({});
+        for k in keys {
+            vt[k] = json!(format!("{k}-{n}"));
+        }
+        if let Some(plan) = plan {
+            vt["plan"] = json!(plan);
+        }
+        tweak(&mut vt);
+        json!({"phone": format!("+346123458{n:02}"), "name": name, "tags": tags, "valued_tags": vt})
+    };
+    let ids = app
+        .contacts(json!([
+            contact(1, "Ana", json!(["a"]), None, &|_| {}),                   // tag a
+            contact(2, "Luis", json!(["b"]), Some("gold"), &|_| {}),          // valued tag plan=gold
+            contact(3, "Eva", json!(["b"]), Some("silver"), &|_| {}),         // neither
+            contact(4, "Ana     Maria", json!(["a"]), Some("gold"), &|_| {}), // five spaces: unusable
+            contact(5, "Ivo", json!(["a"]), None, &|vt| vt["k_e"] = json!("x     y")), // the fifth key
+            contact(6, "Bea", json!(["a"]), None, &|vt| drop(vt.as_object_mut().map(|o| o.remove("k_c")))),
+            contact(7, " \u{a0} ", json!(["a"]), None, &|_| {}), // a blank name
+        ]))
+        .await;
+    // An open case loses to a missing valued tag: the permanent reason is the one to show.
+    app.post(&format!("/v1/contacts/{}/inbox-case", ids[5]), json!({})).await;
+    // Another organization's identical contact is never in this audience.
+    let (_, other_key) = app.other_org().await;
+    let other = e2e::send(
+        app.http
+            .post(app.url("/v1/contacts/bulk"))
+            .bearer_auth(&other_key)
+            .json(&json!({"contacts": [contact(1, "Ana", json!(["a"]), Some("gold"), &|_| {})]})),
+    )
+    .await;
+    assert_eq!(other.0, StatusCode::OK, "{}", other.1);
+
+    let mut bindings = vec![json!({"param": "1", "kind": "contact_name"})];
+    bindings.extend(
+        keys.iter().enumerate().map(|(i, k)| json!({"param": (i + 2).to_string(), "kind": "valued_tag", "key": k})),
+    );
+    let survey = app.template_id("survey", "en_US").await;
+    let c = app
+        .ready_campaign(
+            &setup,
+            "survey",
+            json!({"template_id": survey, "bindings": bindings,
+                   "audience": {"tags": ["a"], "valued_tags": {"plan": "gold"}, "match": "any"}}),
+        )
+        .await;
+    assert_eq!(c["state"], "ready", "{c}");
+    let (status, f) = app.get(&format!("/v1/campaigns/{}/forecast", c["id"])).await;
+    assert_eq!(status, StatusCode::OK, "{f}");
+    assert_eq!((f["audience"].as_i64(), f["will_send"].as_i64()), (Some(6), Some(2)), "{f}");
+    let reasons = by_reason(&f);
+    let phones = |label: &str| reasons.get(label).map(|(_, s)| s.clone()).unwrap_or_default();
+    assert_eq!(phones("invalid_name"), ["+34612345804"]);
+    assert_eq!(phones("invalid_param_value:k_e"), ["+34612345805"], "{reasons:?}");
+    assert_eq!(phones("missing_valued_tag:k_c"), ["+34612345806"]);
+    assert_eq!(phones("missing_name"), ["+34612345807"]);
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+
+    // `all`: the tag and the valued tag, both.
+    let (_, all) = app
+        .patch(
+            &format!("/v1/campaigns/{}", c["id"]),
+            json!({"audience": {"tags": ["a"], "valued_tags": {"plan": "gold"}, "match": "all"}}),
+        )
+        .await;
+    assert_eq!(all["audience"]["match"], "all");
+    let (_, f) = app.get(&format!("/v1/campaigns/{}/forecast", c["id"])).await;
+    assert_eq!((f["audience"].as_i64(), f["will_send"].as_i64()), (Some(1), Some(0)), "only +34612345804: {f}");
 }

@@ -149,7 +149,7 @@ async fn finishing_releases_the_contacts_and_stops_what_was_not_sent(pg: PgPool)
         .await;
     let first = app.ready_campaign(&setup, "first", json!({})).await;
     let first_id = first["id"].as_i64().unwrap();
-    app.post(&format!("/v1/campaigns/{first_id}/launch"), json!({})).await;
+    assert_eq!(app.post(&format!("/v1/campaigns/{first_id}/launch"), json!({})).await.0, StatusCode::OK);
     // As the launch job would have planned it: both engaged, one sent, one still queued.
     for (contact, state) in [(ids[0], "sent"), (ids[1], "queued")] {
         sqlx::query("insert into engagements (contact_id, campaign_id, org_id) values ($1, $2, $3)")
@@ -207,7 +207,10 @@ async fn draft_ready_and_scheduled_campaigns_can_be_deleted(pg: PgPool) {
     let ready = app.ready_campaign(&setup, "ready", json!({})).await;
     let scheduled = app.ready_campaign(&setup, "scheduled", json!({})).await;
     let at = (Utc::now() + Duration::hours(1)).to_rfc3339();
-    app.post(&format!("/v1/campaigns/{}/schedule", scheduled["id"]), json!({"at": at, "contacts_per_hour": 60})).await;
+    let (status, body) = app
+        .post(&format!("/v1/campaigns/{}/schedule", scheduled["id"]), json!({"at": at, "contacts_per_hour": 60}))
+        .await;
+    assert_eq!((status, body["state"].as_str()), (StatusCode::OK, Some("scheduled")), "{body}");
     for c in [draft, ready, scheduled] {
         assert_eq!(app.delete(&format!("/v1/campaigns/{}", c["id"])).await.0, StatusCode::NO_CONTENT);
     }
@@ -248,4 +251,33 @@ async fn launching_uploads_header_media_again_when_its_meta_id_is_about_to_expir
             .unwrap();
     assert_ne!(new_id, old_id, "a fresh Meta media id");
     assert!(expires > Utc::now() + Duration::days(29), "valid for 30 days again: {expires}");
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn another_organization_can_neither_forecast_launch_schedule_nor_finish_a_campaign(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let setup = app.campaign_setup().await;
+    let c = app.ready_campaign(&setup, "mine", json!({})).await;
+    let (_, other_key) = app.other_org().await;
+    let at = (Utc::now() + Duration::hours(1)).to_rfc3339();
+    for (method, action, body) in [
+        (reqwest::Method::GET, "forecast", json!(null)),
+        (reqwest::Method::POST, "launch", json!({})),
+        (reqwest::Method::POST, "schedule", json!({"at": at, "contacts_per_hour": 60})),
+        (reqwest::Method::DELETE, "schedule", json!(null)),
+        (reqwest::Method::POST, "finish", json!({})),
+    ] {
+        let mut req = app
+            .http
+            .request(method.clone(), app.url(&format!("/v1/campaigns/{}/{action}", c["id"])))
+            .bearer_auth(&other_key);
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        let (status, err) = e2e::send(req).await;
+        assert_eq!((status, code(&err)), (StatusCode::NOT_FOUND, "not_found"), "{method} {action}: {err}");
+    }
+    let (_, still) = app.get(&format!("/v1/campaigns/{}", c["id"])).await;
+    assert_eq!(still["state"], "ready");
+    assert!(outbox(&app).await.is_empty());
 }

@@ -51,10 +51,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     auth.require(SCOPE_ADMIN)?;
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid("invalid_name", "name must be 1 to 200 characters", Some("name".into())));
-    }
+    let name = super::check_name(&body.name)?;
     if let Some(bad) = body.scopes.iter().find(|s| s.as_str() != SCOPE_ADMIN) {
         return Err(ApiError::invalid(
             "invalid_scope",

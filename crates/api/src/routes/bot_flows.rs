@@ -12,6 +12,7 @@ use store::{
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::check_name;
 use crate::{
     auth::Auth,
     error::{ApiError, ApiResult, ErrorBody},
@@ -19,7 +20,6 @@ use crate::{
     state::AppState,
 };
 
-const MAX_NAME_CHARS: usize = 200;
 const SECRET_CHARS: std::ops::RangeInclusive<usize> = 16..=512;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -56,18 +56,6 @@ impl std::fmt::Debug for UpdateBotFlow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpdateBotFlow").field("name", &self.name).finish_non_exhaustive()
     }
-}
-
-fn name(value: &str) -> ApiResult<&str> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiError::invalid(
-            "invalid_name",
-            format!("name must be 1 to {MAX_NAME_CHARS} characters"),
-            Some("name".into()),
-        ));
-    }
-    Ok(v)
 }
 
 fn endpoint_url(value: &str) -> ApiResult<EndpointUrl> {
@@ -109,7 +97,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateBotFlow>,
 ) -> ApiResult<(StatusCode, Json<BotFlow>)> {
     let url = endpoint_url(&body.endpoint_url)?;
-    let new = NewBotFlow { name: name(&body.name)?, endpoint_url: url.as_str(), secret: secret(&body.secret)? };
+    let new = NewBotFlow { name: check_name(&body.name)?, endpoint_url: url.as_str(), secret: secret(&body.secret)? };
     match bot_flows::create(&state.pg, &state.cipher, auth.org(), &new).await {
         Ok(flow) => Ok((StatusCode::CREATED, Json(flow))),
         Err(e) if store::is_unique_violation(&e, bot_flows::UNIQUE_NAME) => Err(name_taken(new.name)),
@@ -146,7 +134,7 @@ pub async fn update(
 ) -> ApiResult<Json<BotFlow>> {
     let url = body.endpoint_url.as_deref().map(endpoint_url).transpose()?;
     let changes = BotFlowChanges {
-        name: body.name.as_deref().map(name).transpose()?,
+        name: body.name.as_deref().map(check_name).transpose()?,
         endpoint_url: url.as_ref().map(EndpointUrl::as_str),
         secret: body.secret.as_deref().map(secret).transpose()?,
     };

@@ -10,7 +10,10 @@ mod templates;
 
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::state::AppState;
+use crate::{
+    error::{ApiError, ApiResult},
+    state::AppState,
+};
 
 pub fn v1(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -21,4 +24,13 @@ pub fn v1(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(bot_flows::router())
         .merge(media::router())
         .merge(campaigns::router())
+}
+
+/// The display name of a key, bot flow or campaign: trimmed, 1 to 200 characters.
+pub(crate) fn check_name(value: &str) -> ApiResult<&str> {
+    let name = value.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::invalid("invalid_name", "name must be 1 to 200 characters", Some("name".into())));
+    }
+    Ok(name)
 }

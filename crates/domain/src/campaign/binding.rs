@@ -118,17 +118,10 @@ impl Binding {
     }
 }
 
-impl<'de> Deserialize<'de> for ValuedTagKey {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
-
 /// Why Meta would refuse a text parameter (error 132018 and friends).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ParamValueProblem {
-    #[error("the value is empty")]
+    #[error("the value is empty or only white space")]
     Empty,
     #[error("the value contains a new-line or tab character")]
     NewlineOrTab,
@@ -136,17 +129,6 @@ pub enum ParamValueProblem {
     TooManySpaces,
     #[error("the value is longer than 1024 characters")]
     TooLong,
-}
-
-impl ParamValueProblem {
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Empty => "empty_value",
-            Self::NewlineOrTab => "newline_or_tab",
-            Self::TooManySpaces => "too_many_spaces",
-            Self::TooLong => "value_too_long",
-        }
-    }
 }
 
 /// Meta's rule for text parameters: not empty, no new-line or tab, at most

@@ -81,13 +81,13 @@ impl fmt::Display for Exclusion {
             }
             Self::MissingName => f.write_str("the contact has no name, which the template needs"),
             Self::InvalidName => f.write_str(
-                "the contact's name is a value WhatsApp refuses as a parameter (a new-line, a tab or more than four \
-                 consecutive spaces)",
+                "the contact's name is a value WhatsApp refuses as a parameter (a new-line, a tab, more than four \
+                 consecutive spaces or over 1,024 characters)",
             ),
             Self::InvalidParamValue { key } => write!(
                 f,
-                "the contact's valued tag \"{key}\" is a value WhatsApp refuses as a parameter (empty, a new-line, a \
-                 tab or more than four consecutive spaces)"
+                "the contact's valued tag \"{key}\" is a value WhatsApp refuses as a parameter (blank, a new-line, a \
+                 tab, more than four consecutive spaces or over 1,024 characters)"
             ),
             Self::OpenInboxCase => {
                 f.write_str("the contact has an open case in the inbox (an agent is attending them)")

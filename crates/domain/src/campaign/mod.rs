@@ -93,6 +93,17 @@ impl State {
         }
     }
 
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "draft" => Some(Self::Draft),
+            "ready" => Some(Self::Ready),
+            "scheduled" => Some(Self::Scheduled),
+            "active" => Some(Self::Active),
+            "finished" => Some(Self::Finished),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Draft => "draft",
@@ -122,14 +133,6 @@ impl DeliveryPolicy {
         match self {
             Self::AtMostOnce => "at_most_once",
             Self::AtLeastOnce => "at_least_once",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "at_most_once" => Some(Self::AtMostOnce),
-            "at_least_once" => Some(Self::AtLeastOnce),
-            _ => None,
         }
     }
 }

@@ -18,7 +18,7 @@ pub struct ForecastGroup {
     pub sample: Vec<i64>,
 }
 
-pub async fn forecast(db: impl PgExecutor<'_>, campaign_id: i64) -> sqlx::Result<Vec<ForecastGroup>> {
+pub async fn forecast(db: impl PgExecutor<'_>, org: OrgId, campaign_id: i64) -> sqlx::Result<Vec<ForecastGroup>> {
     sqlx::query_as!(
         ForecastGroup,
         r#"select f.reason_code as code, f.reason_key as key, f.engaged_campaign_id,
@@ -26,10 +26,12 @@ pub async fn forecast(db: impl PgExecutor<'_>, campaign_id: i64) -> sqlx::Result
            from (select reason_code, reason_key, engaged_campaign_id, count(*) as n,
                         (array_agg(contact_id order by contact_id) filter (where reason_code is not null))[1:5] as sample
                  from campaign_audience($1)
+                 where exists (select 1 from campaigns where id = $1 and org_id = $2)
                  group by 1, 2, 3) f
            left join campaigns e on e.id = f.engaged_campaign_id
            order by f.n desc, f.reason_code"#,
-        campaign_id
+        campaign_id,
+        org.0
     )
     .fetch_all(db)
     .await

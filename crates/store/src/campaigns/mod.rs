@@ -36,9 +36,8 @@ pub struct CampaignRecord {
     pub audience_tags: Vec<String>,
     pub audience_valued_tags: serde_json::Value,
     pub audience_match: String,
-    /// The phones of a test campaign's contacts, sorted.
+    /// The phones of a test campaign's contacts that still exist, sorted.
     pub test_phones: Vec<String>,
-    pub test_contacts: i64,
     pub template_id: Option<i64>,
     pub template_name: Option<String>,
     pub template_language: Option<String>,
@@ -105,11 +104,7 @@ impl CampaignRecord {
         campaign::problems(&Snapshot {
             kind: self.kind(),
             number: self.number_id.zip(self.number_waba_id.as_deref()),
-            audience: Audience {
-                tags: self.audience_tags.len(),
-                valued_tags,
-                test_contacts: usize::try_from(self.test_contacts).unwrap_or(0),
-            },
+            audience: Audience { tags: self.audience_tags.len(), valued_tags, test_contacts: self.test_phones.len() },
             template: template.as_ref(),
             bindings: &bindings,
             header_media: media.as_ref(),
@@ -138,7 +133,6 @@ pub async fn select(db: impl PgExecutor<'_>, org: OrgId, s: Selection<'_>) -> sq
                   cp.audience_tags, cp.audience_valued_tags, cp.audience_match,
                   coalesce((select array_agg(c.phone order by c.phone) from contacts c
                             where c.org_id = cp.org_id and c.id = any(cp.test_contact_ids)), '{}') as "test_phones!",
-                  cardinality(cp.test_contact_ids)::bigint as "test_contacts!",
                   cp.template_id, t.name as "template_name?", t.language as "template_language?",
                   t.waba_id as "template_waba_id?", t.status as "template_status?",
                   (t.missing_since is not null) as "template_missing?",

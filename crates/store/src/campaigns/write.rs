@@ -6,12 +6,11 @@ use sqlx::{PgConnection, PgExecutor};
 use crate::OrgId;
 
 /// Locks a campaign for the rest of the transaction and returns its stored
-/// lifecycle step and kind; `None` if the organization has no such campaign.
-pub async fn lock(tx: &mut PgConnection, org: OrgId, id: i64) -> sqlx::Result<Option<(String, String)>> {
-    let row = sqlx::query!("select lifecycle, kind from campaigns where org_id = $1 and id = $2 for update", org.0, id)
+/// lifecycle step; `None` if the organization has no such campaign.
+pub async fn lock(tx: &mut PgConnection, org: OrgId, id: i64) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!("select lifecycle from campaigns where org_id = $1 and id = $2 for update", org.0, id)
         .fetch_optional(tx)
-        .await?;
-    Ok(row.map(|r| (r.lifecycle, r.kind)))
+        .await
 }
 
 pub async fn insert(db: impl PgExecutor<'_>, org: OrgId, kind: &str, name: &str) -> sqlx::Result<i64> {

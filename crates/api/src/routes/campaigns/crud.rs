@@ -6,12 +6,7 @@ use serde::{Deserialize, Serialize};
 use store::campaigns::{self, Selection};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{
-    editable,
-    input::{CampaignInput, check_name},
-    load, not_found,
-    view::CampaignView,
-};
+use super::{editable, input::CampaignInput, load, not_found, view::CampaignView};
 use crate::{
     auth::Auth,
     error::{ApiError, ApiResult, ErrorBody},
@@ -30,7 +25,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CampaignInput>,
 ) -> ApiResult<(StatusCode, Json<CampaignView>)> {
     let kind = body.kind.unwrap_or(Kind::Real);
-    let name = check_name(body.name.as_deref().unwrap_or_default())?;
+    let name = crate::routes::check_name(body.name.as_deref().unwrap_or_default())?.to_owned();
     let changes = body.into_changes(&state.pg, auth.org(), kind).await?;
     let mut tx = state.pg.begin().await?;
     let id = campaigns::insert(&mut *tx, auth.org(), kind.as_str(), &name).await?;
@@ -57,9 +52,10 @@ pub async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CampaignInput>,
 ) -> ApiResult<Json<CampaignView>> {
-    let mut tx = state.pg.begin().await?;
-    let (lifecycle, kind) = campaigns::lock(&mut tx, auth.org(), id).await?.ok_or_else(not_found)?;
-    editable(&lifecycle)?;
+    // Checked before the row is locked: the checks read on other connections,
+    // and holding a lock while waiting for one could exhaust the pool.
+    let current = campaigns::get(&state.pg, auth.org(), id).await?.ok_or_else(not_found)?;
+    editable(&current.lifecycle)?;
     if body.kind.is_some() {
         return Err(ApiError::invalid(
             "kind_immutable",
@@ -67,8 +63,11 @@ pub async fn update(
             Some("kind".into()),
         ));
     }
-    let kind = Kind::parse(&kind).unwrap_or(Kind::Real);
-    let changes = body.into_changes(&state.pg, auth.org(), kind).await?;
+    let changes = body.into_changes(&state.pg, auth.org(), current.kind()).await?;
+    let mut tx = state.pg.begin().await?;
+    // The kind never changes; the lifecycle may have since the read.
+    let lifecycle = campaigns::lock(&mut tx, auth.org(), id).await?.ok_or_else(not_found)?;
+    editable(&lifecycle)?;
     campaigns::update(&mut tx, auth.org(), id, &changes).await.map_err(reference_race)?;
     tx.commit().await?;
     Ok(Json(load(&state, auth.org(), id).await?))
@@ -111,7 +110,7 @@ pub async fn get(
 )]
 pub async fn delete(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<i64>) -> ApiResult<StatusCode> {
     let mut tx = state.pg.begin().await?;
-    let (lifecycle, _) = campaigns::lock(&mut tx, auth.org(), id).await?.ok_or_else(not_found)?;
+    let lifecycle = campaigns::lock(&mut tx, auth.org(), id).await?.ok_or_else(not_found)?;
     if lifecycle == Lifecycle::Active.as_str() {
         return Err(ApiError::Conflict {
             code: "campaign_active",
@@ -168,7 +167,7 @@ pub async fn list(
         .state
         .as_deref()
         .map(|s| {
-            serde_json::from_value::<CampaignState>(serde_json::Value::String(s.to_owned())).map_err(|_| {
+            CampaignState::parse(s).ok_or_else(|| {
                 ApiError::invalid(
                     "invalid_state",
                     "state must be one of draft, ready, scheduled, active, finished",

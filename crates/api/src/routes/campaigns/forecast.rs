@@ -50,14 +50,14 @@ pub struct ExclusionGroup {
     pub key: Option<String>,
     /// The active campaign the contacts are engaged in, for already_engaged.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub campaign: Option<CampaignRef>,
+    pub campaign: Option<EngagingCampaign>,
     pub count: i64,
     /// Up to five of these contacts.
     pub sample: Vec<SampleContact>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CampaignRef {
+pub struct EngagingCampaign {
     pub id: i64,
     pub name: Option<String>,
 }
@@ -107,7 +107,7 @@ pub async fn forecast(
             });
         }
     }
-    let groups = campaigns::forecast(&state.pg, id).await?;
+    let groups = campaigns::forecast(&state.pg, auth.org(), id).await?;
     let sample_ids: Vec<i64> = groups.iter().flat_map(|g| g.sample.iter().copied()).collect();
     let samples = campaigns::sample_contacts(&state.pg, auth.org(), &sample_ids).await?;
 
@@ -124,7 +124,7 @@ pub async fn forecast(
             reason: exclusion.map_or_else(|| code.clone(), |e| e.to_string()),
             code,
             key: g.key,
-            campaign: g.engaged_campaign_id.map(|id| CampaignRef { id, name: g.engaged_campaign_name }),
+            campaign: g.engaged_campaign_id.map(|id| EngagingCampaign { id, name: g.engaged_campaign_name }),
             count: g.count,
             sample: samples.iter().filter(|s| g.sample.contains(&s.id)).cloned().collect(),
         });

@@ -17,7 +17,10 @@ use store::{
 };
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ApiResult};
+use crate::{
+    error::{ApiError, ApiResult},
+    routes::check_name,
+};
 
 /// Most audience tags (and, separately, valued tags) in one campaign.
 const MAX_AUDIENCE_TERMS: usize = 50;
@@ -88,21 +91,15 @@ fn invalid(code: &'static str, message: impl Into<String>, field: &str) -> ApiEr
     ApiError::invalid(code, message, Some(field.to_owned()))
 }
 
-pub fn check_name(name: &str) -> ApiResult<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(invalid("invalid_name", "name must be 1 to 200 characters", "name"));
-    }
-    Ok(name.to_owned())
-}
-
 impl CampaignInput {
     /// Checks every given field of a campaign of `kind` and turns it into a
     /// store update. Looks up the ids it points at within `org`.
     pub async fn into_changes(self, pg: &store::PgPool, org: OrgId, kind: Kind) -> ApiResult<CampaignChanges> {
         check_references(pg, org, &self).await?;
-        let mut changes =
-            CampaignChanges { name: self.name.as_deref().map(check_name).transpose()?, ..Default::default() };
+        let mut changes = CampaignChanges {
+            name: self.name.as_deref().map(check_name).transpose()?.map(str::to_owned),
+            ..Default::default()
+        };
         if let Some(audience) = self.audience {
             if kind == Kind::Test {
                 return Err(invalid(

@@ -38,15 +38,32 @@ pub struct ScheduleInput {
     pub contacts_per_hour: i64,
 }
 
-/// Media ids are valid for 30 days after upload: before a campaign starts,
-/// its header media is uploaded again when its id would expire within
-/// `horizon` of now. (Sending checks again; a long campaign outlives one id.)
-async fn refresh_header_media(state: &AppState, org: OrgId, id: i64, horizon: TimeDelta) -> ApiResult<()> {
+/// Checks a campaign before it starts, then makes its header media's Meta
+/// id valid for at least `horizon` (ids live 30 days after upload): the
+/// upload runs before the row is locked, so a campaign that cannot start
+/// uploads nothing, and [`same_media`] catches a change made meanwhile.
+async fn prepare_start(
+    state: &AppState,
+    org: OrgId,
+    id: i64,
+    horizon: TimeDelta,
+    check: fn(&CampaignRecord) -> ApiResult<()>,
+) -> ApiResult<Option<i64>> {
     let record = campaigns::get(&state.pg, org, id).await?.ok_or_else(not_found)?;
+    check(&record)?;
     if let Some(media_id) = record.header_media_id {
         ensure_media_fresh(state, org, media_id, horizon).await?;
     }
-    Ok(())
+    Ok(record.header_media_id)
+}
+
+/// 409 when the header media changed between [`prepare_start`] and the lock.
+fn same_media(record: &CampaignRecord, prepared: Option<i64>) -> ApiResult<()> {
+    if record.header_media_id == prepared {
+        Ok(())
+    } else {
+        Err(conflict("concurrent_update", "the campaign's header media changed at the same time; retry"))
+    }
 }
 
 /// Locks a campaign and reads it in the same transaction.
@@ -98,25 +115,36 @@ pub async fn launch(
                 .map_err(|e| ApiError::invalid("invalid_pace", e.to_string(), Some("pace_per_second".into())))
         })
         .transpose()?;
-    refresh_header_media(&state, auth.org(), id, TimeDelta::days(7)).await?;
+    let media = prepare_start(&state, auth.org(), id, TimeDelta::days(7), launchable).await?;
     let mut tx = state.pg.begin().await?;
     let record = locked(&mut tx, auth.org(), id).await?;
-    match record.lifecycle() {
-        Lifecycle::Editable => ready(&record)?,
-        Lifecycle::Scheduled => {
-            return Err(conflict(
-                "campaign_scheduled",
-                "the campaign is scheduled; cancel the schedule to launch it now",
-            ));
-        }
-        Lifecycle::Active | Lifecycle::Finished => {
-            return Err(conflict("already_launched", "the campaign was already launched; a campaign launches once"));
-        }
-    }
+    launchable(&record)?;
+    same_media(&record, media)?;
     let pace = given.or(record.pace_per_second).unwrap_or(state.settings.launch_pace_per_second);
     campaigns::launch(&mut tx, auth.org(), id, pace).await?;
     tx.commit().await?;
     Ok(Json(load(&state, auth.org(), id).await?))
+}
+
+fn launchable(record: &CampaignRecord) -> ApiResult<()> {
+    match record.lifecycle() {
+        Lifecycle::Editable => ready(record),
+        Lifecycle::Scheduled => {
+            Err(conflict("campaign_scheduled", "the campaign is scheduled; cancel the schedule to launch it now"))
+        }
+        Lifecycle::Active | Lifecycle::Finished => {
+            Err(conflict("already_launched", "the campaign was already launched; a campaign launches once"))
+        }
+    }
+}
+
+fn schedulable(record: &CampaignRecord) -> ApiResult<()> {
+    match record.lifecycle() {
+        Lifecycle::Editable | Lifecycle::Scheduled => ready(record),
+        Lifecycle::Active | Lifecycle::Finished => {
+            Err(conflict("already_launched", "the campaign was already launched; it cannot be scheduled"))
+        }
+    }
 }
 
 /// Schedules a Ready campaign (or reschedules a scheduled one) to start at
@@ -150,16 +178,14 @@ pub async fn schedule(
     let per_hour = check_contacts_per_hour(body.contacts_per_hour)
         .map_err(|e| ApiError::invalid("invalid_pace", e.to_string(), Some("contacts_per_hour".into())))?;
     let per_hour = i32::try_from(per_hour).map_err(anyhow::Error::from)?;
-    let until_start = body.at - now + TimeDelta::days(1);
-    refresh_header_media(&state, auth.org(), id, until_start.min(TimeDelta::days(29))).await?;
+    // Valid until a day after the start, as far as one upload reaches; the
+    // scheduler renews it again when it launches the campaign.
+    let horizon = (body.at - now + TimeDelta::days(1)).min(TimeDelta::days(29));
+    let media = prepare_start(&state, auth.org(), id, horizon, schedulable).await?;
     let mut tx = state.pg.begin().await?;
     let record = locked(&mut tx, auth.org(), id).await?;
-    match record.lifecycle() {
-        Lifecycle::Editable | Lifecycle::Scheduled => ready(&record)?,
-        Lifecycle::Active | Lifecycle::Finished => {
-            return Err(conflict("already_launched", "the campaign was already launched; it cannot be scheduled"));
-        }
-    }
+    schedulable(&record)?;
+    same_media(&record, media)?;
     campaigns::schedule(&mut tx, auth.org(), id, body.at, per_hour).await?;
     tx.commit().await?;
     Ok(Json(load(&state, auth.org(), id).await?))

@@ -19,7 +19,8 @@ pub struct CampaignView {
     /// `draft`, `ready`, `scheduled`, `active` or `finished`.
     #[schema(value_type = String)]
     pub state: State,
-    /// Why it is a Draft: empty once Ready.
+    /// Why it is a Draft (or why a scheduled campaign would not launch, e.g.
+    /// its template was paused since): empty when nothing is wrong.
     pub problems: Vec<ProblemBody>,
     pub number_id: Option<i64>,
     /// Real campaigns: who receives it.
@@ -91,8 +92,11 @@ impl From<CampaignRecord> for CampaignView {
             kind,
             name: r.name,
             state,
-            // Problems only matter while the campaign can still change.
-            problems: if state == State::Draft { problems.iter().map(ProblemBody::from).collect() } else { vec![] },
+            // Problems only matter until the campaign starts.
+            problems: match state {
+                State::Draft | State::Scheduled => problems.iter().map(ProblemBody::from).collect(),
+                State::Ready | State::Active | State::Finished => vec![],
+            },
             number_id: r.number_id,
             audience: (kind == Kind::Real).then_some(AudienceView {
                 tags: r.audience_tags,
