@@ -59,3 +59,8 @@ wait_http() {
 json_field() {
   sed -n "s/^ *\"$1\": \"\\([^\"]*\\)\".*/\\1/p" | head -n1
 }
+
+# Reads a top-level number field from JSON on stdin (no jq needed).
+json_number() {
+  sed -n "s/^{\"$1\":\([0-9]*\).*/\1/p" | head -n1
+}
