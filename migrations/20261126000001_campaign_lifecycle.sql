@@ -34,16 +34,18 @@ create function param_value_ok(v text) returns boolean
 --   (reason_key names the key),
 --   open_inbox_case (last: a case may close before the message is sent).
 -- Set-based and inlined into its caller, so the forecast groups a million
--- contacts in one statement; the launch job plans the ledger from it.
+-- contacts in one statement; the launch job plans the ledger from it (and
+-- freezes the contact's name and valued tags it returns).
 create function campaign_audience(p_campaign bigint)
-    returns table (contact_id bigint, phone text, reason_code text, reason_key text, engaged_campaign_id bigint)
+    returns table (contact_id bigint, phone text, name text, valued_tags jsonb,
+                   reason_code text, reason_key text, engaged_campaign_id bigint)
     language sql stable
 as $$
-    select a.id, a.phone, split_part(a.reason, ':', 1), nullif(split_part(a.reason, ':', 2), ''),
+    select a.id, a.phone, a.name, a.valued_tags, split_part(a.reason, ':', 1), nullif(split_part(a.reason, ':', 2), ''),
            case when a.reason = 'already_engaged' then a.engaged end
     from (
         -- `reason` is `code` or `code:key`; computed once per contact (see offset 0).
-        select c.id, c.phone, e.campaign_id as engaged, case
+        select c.id, c.phone, c.name, c.valued_tags, e.campaign_id as engaged, case
             -- E.164: '+', a digit 1-9, then 6 to 14 digits (string functions: a
             -- regular expression costs a second per million contacts).
             when left(c.phone, 1) <> '+' or length(c.phone) not between 8 and 16 or substr(c.phone, 2, 1) = '0'

@@ -1,6 +1,7 @@
-//! `campaigns-bench forecast`: times `GET /v1/campaigns/{id}/forecast` on an
-//! audience of every imported sample contact, set up through the API: the
-//! simulator's number, its synced template and a bot flow.
+//! `campaigns-bench forecast` and `campaigns-bench plan`: a campaign whose
+//! audience is every imported sample contact, set up through the API (the
+//! simulator's number, its synced template and a bot flow); then the time of
+//! `GET /v1/campaigns/{id}/forecast`, or of planning its ledger after launch.
 
 use std::time::Instant;
 
@@ -27,6 +28,15 @@ pub struct Args {
     waba_id: String,
 }
 
+/// Planning is timed through the store, as the launch job runs it.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    setup: Args,
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+}
+
 struct Api {
     http: reqwest::Client,
     base: String,
@@ -49,9 +59,9 @@ impl Api {
     }
 }
 
-/// Creates the campaign and prints the forecast timings.
-pub async fn run(args: Args) -> anyhow::Result<Value> {
-    let api = Api { http: reqwest::Client::new(), base: args.api.clone(), key: args.key.clone() };
+/// Registers the number, syncs templates, adds a bot flow and creates the
+/// Ready campaign; returns its id.
+async fn ready_campaign(api: &Api, args: &Args) -> anyhow::Result<i64> {
     let post = reqwest::Method::POST;
     let number = api
         .call(
@@ -85,7 +95,14 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
         )
         .await?;
     ensure!(campaign["state"] == "ready", "the bench campaign is not ready: {campaign}");
-    let path = format!("/v1/campaigns/{}/forecast", campaign["id"]);
+    campaign["id"].as_i64().context("campaign id")
+}
+
+/// Creates the campaign and prints the forecast timings.
+pub async fn run(args: Args) -> anyhow::Result<Value> {
+    let api = Api { http: reqwest::Client::new(), base: args.api.clone(), key: args.key.clone() };
+    let id = ready_campaign(&api, &args).await?;
+    let path = format!("/v1/campaigns/{id}/forecast");
     let mut seconds = Vec::with_capacity(args.runs);
     let mut last = Value::Null;
     for _ in 0..args.runs.max(1) {
@@ -114,5 +131,29 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
             "seconds_first": round(first),
             "runs": seconds.len(),
         }
+    }))
+}
+
+/// Creates and launches the campaign, then times planning its ledger.
+pub async fn plan(args: PlanArgs) -> anyhow::Result<Value> {
+    let setup = &args.setup;
+    let api = Api { http: reqwest::Client::new(), base: setup.api.clone(), key: setup.key.clone() };
+    let id = ready_campaign(&api, setup).await?;
+    api.call(reqwest::Method::POST, &format!("/v1/campaigns/{id}/launch"), Some(json!({}))).await?;
+    let pg = sqlx::PgPool::connect(&args.database_url).await.context("connecting to Postgres")?;
+    let started = Instant::now();
+    let mut tx = pg.begin().await?;
+    let outcome = store::campaigns::plan(&mut tx, id).await?;
+    tx.commit().await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let store::campaigns::PlanOutcome::Planned(counts) = outcome else {
+        bail!("campaign {id} was not planned: {outcome:?}")
+    };
+    let recipients = counts.planned + counts.excluded;
+    ensure!(recipients == setup.contacts, "{recipients} recipients planned, expected {}", setup.contacts);
+    eprintln!("plan: {} planned, {} excluded", counts.planned, counts.excluded);
+    Ok(json!({
+        "bench": "plan",
+        "metrics": {"recipients": recipients, "seconds": (seconds * 1000.0).round() / 1000.0}
     }))
 }

@@ -5,6 +5,7 @@
 //! campaigns-bench csv --rows 10000 > contacts.csv
 //! campaigns-bench contacts-import --api http://127.0.0.1:8080 --key wce_... --rows 1000000 --api-pid 1234
 //! campaigns-bench forecast --api http://127.0.0.1:8080 --key wce_... --contacts 1000000
+//! campaigns-bench plan --api http://127.0.0.1:8080 --key wce_... --contacts 1000000 --database-url postgres://...
 //! campaigns-bench wa-sim --sim http://127.0.0.1:18081 --sim-webhooks http://127.0.0.1:18082 --receiver 127.0.0.1:18083
 //! ```
 
@@ -51,6 +52,8 @@ enum Command {
     WaSim(wa_sim::Args),
     /// Time the forecast of a campaign whose audience is every imported sample contact.
     Forecast(forecast::Args),
+    /// Time planning the ledger of such a campaign once launched.
+    Plan(forecast::PlanArgs),
 }
 
 #[tokio::main]
@@ -70,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::WaSim(args) => emit(&wa_sim::run(args).await?),
         Command::Forecast(args) => emit(&forecast::run(args).await?),
+        Command::Plan(args) => emit(&forecast::plan(args).await?),
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! campaignsctl org create --name "Acme"            # prints the org and its first (admin) API key
 //! campaignsctl key create --org 1 --name ci [--admin]
 //! campaignsctl key revoke --org 1 --id 3
+//! campaignsctl campaign plan --id 7                # plan a launched campaign's ledger now
 //! ```
 //! Output is JSON on stdout, so scripts can read it with `jq`.
 
@@ -12,7 +13,11 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use process::ConnectionArgs;
 use serde_json::json;
-use store::{OrgId, api_keys, orgs};
+use store::{
+    OrgId, api_keys,
+    campaigns::{self, PlanOutcome},
+    orgs,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "campaignsctl", about = "Operator commands for the campaign engine", version)]
@@ -33,6 +38,19 @@ enum Command {
     /// API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Campaigns.
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CampaignCommand {
+    /// Plan the recipient ledger of an active campaign now, as its launch job
+    /// does (a no-op when it is planned already).
+    Plan {
+        #[arg(long)]
+        id: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +121,23 @@ async fn main() -> anyhow::Result<()> {
             let scopes = if admin { vec![api_keys::SCOPE_ADMIN.to_owned()] } else { vec![] };
             let key = api_keys::create(&pg, OrgId(org), name, &scopes).await?;
             json!({"api_key": key.key, "secret": key.secret})
+        }
+        Command::Campaign(CampaignCommand::Plan { id }) => {
+            let started = std::time::Instant::now();
+            let mut tx = pg.begin().await?;
+            let outcome = campaigns::plan(&mut tx, id).await?;
+            tx.commit().await?;
+            let seconds = started.elapsed().as_secs_f64();
+            match outcome {
+                PlanOutcome::Planned(c) | PlanOutcome::AlreadyPlanned(c) => json!({
+                    "campaign_id": id,
+                    "already_planned": matches!(outcome, PlanOutcome::AlreadyPlanned(_)),
+                    "planned": c.planned,
+                    "excluded": c.excluded,
+                    "seconds": (seconds * 1000.0).round() / 1000.0,
+                }),
+                PlanOutcome::NotActive => bail!("campaign {id} is not active (or does not exist)"),
+            }
         }
         Command::Key(KeyCommand::Revoke { org, id }) => match api_keys::revoke(&pg, OrgId(org), id).await? {
             Some(key) => json!({"api_key": key}),

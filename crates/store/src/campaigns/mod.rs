@@ -6,6 +6,7 @@
 
 mod forecast;
 mod lifecycle;
+mod plan;
 mod write;
 
 use chrono::{DateTime, Utc};
@@ -16,6 +17,7 @@ use sqlx::PgExecutor;
 
 pub use forecast::{ForecastGroup, SampleContact, forecast, sample_contacts};
 pub use lifecycle::{FinishOutcome, finish, launch, schedule, unschedule};
+pub use plan::{LedgerCounts, PlanOutcome, plan};
 pub use write::{
     CampaignChanges, ReferenceCheck, TemplateChoice, check_references, delete, insert, lock, resolve_test_phones,
     update,
