@@ -13,7 +13,10 @@ pub mod in_use;
 pub mod inbox;
 pub mod media;
 pub mod numbers;
+pub mod opt_outs;
 pub mod orgs;
+pub mod outbox;
+pub mod recipients;
 pub mod templates;
 pub mod worker_processes;
 

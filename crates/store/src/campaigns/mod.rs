@@ -4,6 +4,7 @@
 //! number, template and media it points at, which is everything the readiness
 //! rules of [`domain::campaign`] need, in one query per page.
 
+mod dispatch;
 mod forecast;
 mod lifecycle;
 mod plan;
@@ -15,6 +16,7 @@ use domain::campaign::{
 };
 use sqlx::PgExecutor;
 
+pub use dispatch::{in_flight, launch_due, mark_fully_sent, queue_next};
 pub use forecast::{ForecastGroup, SampleContact, forecast, sample_contacts};
 pub use lifecycle::{FinishOutcome, finish, launch, schedule, unschedule};
 pub use plan::{LedgerCounts, PlanOutcome, plan};

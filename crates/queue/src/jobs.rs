@@ -1,0 +1,61 @@
+//! The job types: small serde structs carrying ids, never snapshots of data.
+//! A handler re-reads Postgres and treats "already done" as success, so a
+//! job delivered twice is harmless (ARCHITECTURE.md, "Postgres is the truth").
+
+use serde::{Serialize, de::DeserializeOwned};
+
+/// A job type and where it lives. The names are part of the wire format:
+/// changing one orphans every task already queued under the old name.
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
+    /// The Redis queue (key prefix). Never contains `:`: apalis-redis's
+    /// pub/sub wake-up splits channel names on `:` and would never wake it.
+    const QUEUE: &'static str;
+    /// The name `job_outbox.queue` uses for this job, when it is written
+    /// through the outbox.
+    const OUTBOX_KIND: &'static str;
+}
+
+/// Plans a launched campaign's recipient ledger and starts its fan-out.
+/// Written to `job_outbox` (kind `launch`, key `launch:<id>`) in the same
+/// transaction that makes the campaign Active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LaunchJob {
+    pub campaign_id: i64,
+}
+
+impl Job for LaunchJob {
+    const QUEUE: &'static str = "campaigns.launch";
+    const OUTBOX_KIND: &'static str = "launch";
+}
+
+/// Sends one campaign message to one contact. The ledger row
+/// `(campaign_id, contact_id)` is claimed before sending, so only one
+/// delivery of this job ever sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SendJob {
+    pub campaign_id: i64,
+    pub contact_id: i64,
+}
+
+impl Job for SendJob {
+    const QUEUE: &'static str = "campaigns.send";
+    const OUTBOX_KIND: &'static str = "send";
+}
+
+impl SendJob {
+    /// The idempotency key of this send: pushing the same recipient twice
+    /// while the key lives enqueues one task.
+    pub fn dedupe_key(&self) -> String {
+        format!("send:{}:{}", self.campaign_id, self.contact_id)
+    }
+}
+
+/// Every outbox kind the relay knows, with its Redis queue. Rows of other
+/// kinds are left unpushed (a newer process may know them).
+pub const OUTBOX_QUEUES: &[(&str, &str)] =
+    &[(LaunchJob::OUTBOX_KIND, LaunchJob::QUEUE), (SendJob::OUTBOX_KIND, SendJob::QUEUE)];
+
+/// The Redis queue of an outbox kind.
+pub fn queue_for_outbox_kind(kind: &str) -> Option<&'static str> {
+    OUTBOX_QUEUES.iter().find(|(k, _)| *k == kind).map(|(_, q)| *q)
+}

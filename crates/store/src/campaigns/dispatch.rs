@@ -1,0 +1,81 @@
+//! What the launch job and the scheduler tick do with the ledger after
+//! planning: move recipients to the queue in small windows, start scheduled
+//! campaigns when due (exactly once, however many schedulers run), and mark
+//! campaigns whose every recipient reached an outcome.
+
+use sqlx::{PgConnection, PgExecutor};
+
+/// Moves up to `limit` planned recipients of an active, unpaused campaign to
+/// `queued` and returns their contact ids, for the caller to push as send
+/// jobs. Concurrent callers take disjoint rows (`skip locked`). A recipient
+/// queued here whose job is lost is found again by the sweeper (it stays
+/// `queued` in Postgres, the system of record).
+pub async fn queue_next(db: impl PgExecutor<'_>, campaign_id: i64, limit: i64) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar!(
+        r#"with picked as materialized (
+               -- Materialized: evaluated once, so the limit holds (as a joined
+               -- subquery it could be rescanned per row and take more).
+               select contact_id from recipients
+               where campaign_id = $1 and state = 'planned'
+                 and exists (select 1 from campaigns where id = $1 and lifecycle = 'active' and paused_at is null)
+               order by contact_id limit $2
+               for update skip locked
+           )
+           update recipients r set state = 'queued', queued_at = now(), updated_at = now()
+           from picked p
+           where r.campaign_id = $1 and r.contact_id = p.contact_id
+           returning r.contact_id"#,
+        campaign_id,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Recipients of a campaign waiting in the queue or being sent: the
+/// fan-out keeps this near `pace × a few seconds`.
+pub async fn in_flight(db: impl PgExecutor<'_>, campaign_id: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from recipients where campaign_id = $1 and state in ('queued', 'sending')"#,
+        campaign_id
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Starts every scheduled campaign whose time has come: Active, with its
+/// launch job in the outbox, in one statement. With several schedulers
+/// running it at once, the row locks let each campaign start exactly once
+/// (a second updater re-checks `lifecycle` and skips it). Returns their ids.
+/// The schedule's pace (`pace_per_hour`) is kept for the launch job.
+pub async fn launch_due(tx: &mut PgConnection) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar!(
+        r#"with due as (
+               update campaigns set lifecycle = 'active', launched_at = now(), updated_at = now()
+               where lifecycle = 'scheduled' and scheduled_at <= now()
+               returning id
+           ),
+           recorded as (
+               insert into job_outbox (queue, dedupe_key, payload)
+               select 'launch', 'launch:' || id, jsonb_build_object('campaign_id', id) from due
+               on conflict (dedupe_key) do nothing
+           )
+           select id as "id!" from due order by id"#
+    )
+    .fetch_all(tx)
+    .await
+}
+
+/// Marks planned, active campaigns whose every recipient has an outcome
+/// (nothing planned, queued, being sent or in doubt) as fully sent; returns them.
+pub async fn mark_fully_sent(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar!(
+        r#"update campaigns cp set fully_sent_at = now(), updated_at = now()
+           where cp.lifecycle = 'active' and cp.planned_at is not null and cp.fully_sent_at is null
+             and not exists (select 1 from recipients r
+                             where r.campaign_id = cp.id and r.state in ('planned', 'queued', 'sending', 'in_doubt'))
+           returning cp.id"#
+    )
+    .fetch_all(db)
+    .await
+}

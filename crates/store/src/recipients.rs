@@ -1,0 +1,230 @@
+//! The send side of the recipient ledger (ARCHITECTURE "Sending exactly
+//! once"): a send job claims its row (`queued → sending`, one winner), and
+//! records exactly one outcome for that attempt. Every write after the claim
+//! is guarded by the state and the attempt number, so a stale or duplicated
+//! job can never overwrite a newer outcome.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+
+/// Everything a send job needs, read in the same statement that claims the row.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub campaign_id: i64,
+    pub contact_id: i64,
+    pub org_id: i64,
+    /// This attempt's number (1 for the first): it goes into `biz_opaque_callback_data`.
+    pub attempt: i32,
+    pub phone: String,
+    /// The values frozen at planning (`domain::campaign::FrozenValues`).
+    pub params: Option<serde_json::Value>,
+    pub number_id: i64,
+    pub phone_number_id: String,
+    pub template_name: String,
+    pub template_language: String,
+    pub parameter_format: String,
+    pub header_format: Option<String>,
+    /// Meta's id of the header media, when the template has a media header.
+    pub header_media_meta_id: Option<String>,
+    pub header_media_kind: Option<String>,
+    pub bindings: serde_json::Value,
+    pub delivery_policy: String,
+    /// Checked now: an agent may have opened a case since planning.
+    pub open_inbox_case: bool,
+    pub opted_out: bool,
+}
+
+/// Claims a queued recipient of an active, unpaused campaign: exactly one
+/// caller wins; everyone else (a duplicated job, a finished campaign) gets
+/// `None` and has nothing to do.
+pub async fn claim(db: impl PgExecutor<'_>, campaign_id: i64, contact_id: i64) -> sqlx::Result<Option<Claim>> {
+    sqlx::query_as!(
+        Claim,
+        r#"with claimed as (
+               update recipients r
+               set state = 'sending', attempt = r.attempt + 1, sending_at = now(), next_attempt_at = null,
+                   updated_at = now()
+               from campaigns cp
+               where r.campaign_id = $1 and r.contact_id = $2 and r.state = 'queued'
+                 and cp.id = r.campaign_id and cp.lifecycle = 'active' and cp.paused_at is null
+               returning r.campaign_id, r.contact_id, r.org_id, r.attempt, r.phone, r.params
+           )
+           select c.campaign_id, c.contact_id, c.org_id, c.attempt, c.phone, c.params,
+                  n.id as number_id, n.phone_number_id, t.name as template_name, t.language as template_language,
+                  t.parameter_format, t.header_format,
+                  m.meta_media_id as "header_media_meta_id?", m.kind as "header_media_kind?",
+                  cp.bindings, cp.delivery_policy,
+                  exists (select 1 from inbox_cases ic where ic.contact_id = c.contact_id and ic.closed_at is null)
+                      as "open_inbox_case!",
+                  exists (select 1 from opt_outs o where o.org_id = c.org_id and o.phone = c.phone) as "opted_out!"
+           from claimed c
+           join campaigns cp on cp.id = c.campaign_id
+           join wa_numbers n on n.id = cp.number_id
+           join templates t on t.id = cp.template_id
+           left join media_assets m on m.id = cp.header_media_id"#,
+        campaign_id,
+        contact_id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// One attempt's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome<'a> {
+    /// Meta accepted the message.
+    Accepted { wamid: &'a str, wa_id: Option<&'a str> },
+    /// It will never be sent: a stable code, a readable reason, Meta's code if any.
+    Failed { code: &'a str, reason: &'a str, meta_code: Option<i64> },
+    /// Not sent, by rule, at send time (opted out, open inbox case).
+    Excluded { code: &'a str },
+    /// Not sent, retry at `at` (throttling, a transient fault before the request left).
+    Retry { at: DateTime<Utc>, code: &'a str, reason: &'a str },
+    /// It may or may not have gone out; a status webhook carrying our callback
+    /// data resolves it, or the campaign's policy after the reconcile window.
+    InDoubt { reason: &'a str },
+}
+
+/// Records the outcome of attempt `attempt`; `false` when the row is no
+/// longer in that attempt (another job or a sweeper got there first).
+pub async fn record(
+    db: impl PgExecutor<'_>,
+    campaign_id: i64,
+    contact_id: i64,
+    attempt: i32,
+    outcome: &Outcome<'_>,
+) -> sqlx::Result<bool> {
+    let (state, wamid, wa_id, code, reason, meta_code, retry_at) = match *outcome {
+        Outcome::Accepted { wamid, wa_id } => ("accepted", Some(wamid), wa_id, None, None, None, None),
+        Outcome::Failed { code, reason, meta_code } => {
+            ("failed", None, None, Some(code), Some(reason), meta_code, None)
+        }
+        Outcome::Excluded { code } => ("excluded", None, None, Some(code), None, None, None),
+        Outcome::Retry { at, code, reason } => ("queued", None, None, Some(code), Some(reason), None, Some(at)),
+        Outcome::InDoubt { reason } => ("in_doubt", None, None, Some("outcome_unknown"), Some(reason), None, None),
+    };
+    let done = sqlx::query!(
+        r#"update recipients set
+               state = $4,
+               wamid = coalesce($5, wamid),
+               wa_id = coalesce($6, wa_id),
+               reason_code = $7,
+               reason = $8,
+               meta_error_code = $9::bigint::integer,
+               next_attempt_at = $10,
+               accepted_at = case when $4 = 'accepted' then now() else accepted_at end,
+               failed_at = case when $4 = 'failed' then now() else failed_at end,
+               updated_at = now()
+           where campaign_id = $1 and contact_id = $2 and state = 'sending' and attempt = $3"#,
+        campaign_id,
+        contact_id,
+        attempt,
+        state,
+        wamid,
+        wa_id,
+        code,
+        reason,
+        meta_code,
+        retry_at
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What paces a campaign's sends: its number's Meta throughput and the
+/// campaign's own pace (contacts per hour when it was scheduled).
+#[derive(Debug, Clone)]
+pub struct SendLimits {
+    pub phone_number_id: String,
+    pub throughput_per_sec: i32,
+    pub pace_per_second: Option<f64>,
+    pub pace_per_hour: Option<i32>,
+}
+
+/// The limits of an active campaign, read before waiting on the limiter.
+pub async fn send_limits(db: impl PgExecutor<'_>, campaign_id: i64) -> sqlx::Result<Option<SendLimits>> {
+    sqlx::query_as!(
+        SendLimits,
+        r#"select n.phone_number_id, n.throughput_per_sec, cp.pace_per_second, cp.pace_per_hour
+           from campaigns cp join wa_numbers n on n.id = cp.number_id
+           where cp.id = $1 and cp.lifecycle = 'active'"#,
+        campaign_id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Sweeper: a row left in `sending` longer than `older_than` means its sender
+/// died between the claim and the record; the message may have gone out, so
+/// it becomes `in_doubt` (never re-sent blindly). Returns how many.
+pub async fn sweep_stuck_sending(db: impl PgExecutor<'_>, older_than: std::time::Duration) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        r#"update recipients set state = 'in_doubt', reason_code = 'outcome_unknown',
+                  reason = 'the sender stopped between sending and recording the answer', updated_at = now()
+           where state = 'sending' and sending_at < now() - make_interval(secs => $1)"#,
+        older_than.as_secs_f64()
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// A status webhook carried our callback data for an `in_doubt` attempt:
+/// the message did go out. `false` when the row is not in doubt for that
+/// attempt (already resolved, or a later attempt).
+pub async fn resolve_in_doubt(
+    db: impl PgExecutor<'_>,
+    campaign_id: i64,
+    contact_id: i64,
+    attempt: i32,
+    wamid: &str,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        r#"update recipients set state = 'accepted', wamid = $4, accepted_at = coalesce(accepted_at, now()),
+                  reason_code = null, reason = null, updated_at = now()
+           where campaign_id = $1 and contact_id = $2 and attempt = $3 and state = 'in_doubt'"#,
+        campaign_id,
+        contact_id,
+        attempt,
+        wamid
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What the reconcile sweep decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reconciled {
+    /// `at_most_once` campaigns: failed, "outcome unknown, not retried".
+    pub failed: u64,
+    /// `at_least_once` campaigns: back to the queue for another attempt.
+    pub requeued: u64,
+}
+
+/// Sweeper: rows in doubt for longer than `window` without a webhook are
+/// settled by their campaign's delivery policy.
+pub async fn reconcile_in_doubt(db: &crate::PgPool, window: std::time::Duration) -> sqlx::Result<Reconciled> {
+    let secs = window.as_secs_f64();
+    let failed = sqlx::query!(
+        r#"update recipients r set state = 'failed', failed_at = now(), reason_code = 'outcome_unknown',
+                  reason = 'outcome unknown, not retried', updated_at = now()
+           from campaigns cp
+           where cp.id = r.campaign_id and cp.delivery_policy = 'at_most_once'
+             and r.state = 'in_doubt' and r.updated_at < now() - make_interval(secs => $1)"#,
+        secs
+    )
+    .execute(db)
+    .await?;
+    let requeued = sqlx::query!(
+        r#"update recipients r set state = 'queued', queued_at = now(), next_attempt_at = now(), updated_at = now()
+           from campaigns cp
+           where cp.id = r.campaign_id and cp.delivery_policy = 'at_least_once'
+             and r.state = 'in_doubt' and r.updated_at < now() - make_interval(secs => $1)"#,
+        secs
+    )
+    .execute(db)
+    .await?;
+    Ok(Reconciled { failed: failed.rows_affected(), requeued: requeued.rows_affected() })
+}

@@ -1,0 +1,257 @@
+//! The send job (ARCHITECTURE "Sending exactly once"): wait for the rate
+//! limiter, claim the recipient's ledger row (one winner), check the contact
+//! again, render the frozen values, send with our callback data, and record
+//! exactly one outcome for the attempt. Meta has no idempotency key, so every
+//! answer that leaves the outcome unknown becomes `in_doubt`, never a retry.
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use domain::campaign::{Binding, Component, FrozenValues, Param, render};
+use ratelimit::{CampaignLimit, LimitError, Limiter, NumberLimit, Rate};
+use store::{
+    OrgId, PgPool,
+    crypto::Cipher,
+    numbers,
+    recipients::{self, Claim, Outcome},
+};
+use whatsapp::{
+    CloudClient, ErrorClass, NotSent, SendError, SendTemplateRequest,
+    send::{HeaderParameter, Language, MediaSource, Template, TextParameter},
+};
+
+/// Our own retry policy (apalis-redis's built-in 25 linear retries are not
+/// used): exponential back-off from `base`, capped at `max_delay`, and a
+/// failure after `max_attempts` attempts.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub base: Duration,
+    pub max_delay: Duration,
+    pub max_attempts: i32,
+    /// The longest a send waits for the limiter before going back to the queue.
+    pub max_limiter_wait: Duration,
+    /// How long a 130429 pauses the number for every process.
+    pub throttle_pause: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(2),
+            max_delay: Duration::from_secs(600),
+            max_attempts: 8,
+            max_limiter_wait: Duration::from_secs(10),
+            throttle_pause: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `attempt + 1`: base × 2^(attempt − 1), capped.
+    pub fn backoff(&self, attempt: i32) -> Duration {
+        let doublings = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(20);
+        self.base.saturating_mul(2u32.saturating_pow(doublings)).min(self.max_delay)
+    }
+}
+
+/// What one send job did; the queue layer re-schedules `Retry` and
+/// dead-letters `Failed` after the last attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendResult {
+    /// Nothing to do: sent already, claimed by another job, or the campaign
+    /// is not active.
+    NothingToDo,
+    Accepted {
+        wamid: String,
+    },
+    Failed {
+        code: String,
+        attempts_exhausted: bool,
+    },
+    Excluded {
+        code: &'static str,
+    },
+    /// Back in the queue: run the job again after this long.
+    Retry {
+        after: Duration,
+    },
+    InDoubt,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub pg: PgPool,
+    pub cipher: Cipher,
+    pub cloud: CloudClient,
+    pub limiter: Limiter,
+    pub policy: RetryPolicy,
+}
+
+impl Sender {
+    /// Sends one recipient's message, at most once per claim.
+    #[tracing::instrument(skip(self), fields(campaign.id = campaign_id, contact.id = contact_id))]
+    pub async fn send(&self, campaign_id: i64, contact_id: i64) -> anyhow::Result<SendResult> {
+        let Some(limits) = recipients::send_limits(&self.pg, campaign_id).await? else {
+            return Ok(SendResult::NothingToDo);
+        };
+        // Waiting comes before the claim: a send held back by the limiter has
+        // not used an attempt.
+        let number =
+            NumberLimit::new(limits.phone_number_id.clone(), Rate::number_tier(f64::from(limits.throughput_per_sec))?);
+        let pace = match (limits.pace_per_hour, limits.pace_per_second) {
+            (Some(per_hour), _) => f64::from(per_hour) / 3600.0,
+            (None, Some(per_second)) => per_second,
+            (None, None) => f64::from(limits.throughput_per_sec),
+        };
+        let campaign = CampaignLimit::new(campaign_id, Rate::campaign_pace(pace)?);
+        match self.limiter.acquire(&number, &campaign, self.policy.max_limiter_wait).await {
+            Ok(_waited) => {}
+            Err(LimitError::WaitTooLong { last, .. }) => {
+                let after = last.map_or(self.policy.max_limiter_wait, |w| w.delay);
+                return Ok(SendResult::Retry { after });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let Some(claim) = recipients::claim(&self.pg, campaign_id, contact_id).await? else {
+            return Ok(SendResult::NothingToDo);
+        };
+        self.deliver(&claim).await
+    }
+
+    async fn deliver(&self, claim: &Claim) -> anyhow::Result<SendResult> {
+        let excluded = if claim.opted_out {
+            Some("opted_out")
+        } else if claim.open_inbox_case {
+            Some("open_inbox_case")
+        } else {
+            None
+        };
+        if let Some(code) = excluded {
+            self.record(claim, &Outcome::Excluded { code }).await?;
+            return Ok(SendResult::Excluded { code });
+        }
+        let bindings: Vec<Binding> = serde_json::from_value(claim.bindings.clone())?;
+        let values: FrozenValues = claim.params.clone().map(serde_json::from_value).transpose()?.unwrap_or_default();
+        let params = match render(&bindings, &values) {
+            Ok(params) => params,
+            Err(exclusion) => {
+                let code = exclusion.code();
+                self.record(claim, &Outcome::Excluded { code }).await?;
+                return Ok(SendResult::Excluded { code });
+            }
+        };
+        let token = numbers::credentials(&self.pg, &self.cipher, OrgId(claim.org_id), claim.number_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("number {} of campaign {} is gone", claim.number_id, claim.campaign_id))?
+            .access_token;
+        let request = request(claim, &params);
+        match self.cloud.send_template(&claim.phone_number_id, &token, &request).await {
+            Ok(response) => {
+                let Some(wamid) = response.message_id() else {
+                    // A 200 without a message id: Meta may have sent it.
+                    self.record(claim, &Outcome::InDoubt { reason: "accepted without a message id" }).await?;
+                    return Ok(SendResult::InDoubt);
+                };
+                let wa_id = response.contacts.first().and_then(|c| c.wa_id.as_deref());
+                self.record(claim, &Outcome::Accepted { wamid, wa_id }).await?;
+                Ok(SendResult::Accepted { wamid: wamid.to_owned() })
+            }
+            Err(SendError::OutcomeUnknown { cause }) => {
+                tracing::warn!(error.cause_chain = ?cause, "send outcome unknown");
+                self.record(claim, &Outcome::InDoubt { reason: "outcome unknown: the request may have been sent" })
+                    .await?;
+                Ok(SendResult::InDoubt)
+            }
+            Err(SendError::NotSent { cause }) => self.not_sent(claim, &cause).await,
+        }
+    }
+
+    /// Meta definitely did not send: retry, fail, or brake, by error class.
+    async fn not_sent(&self, claim: &Claim, cause: &NotSent) -> anyhow::Result<SendResult> {
+        let (class, code, reason, meta_code) = match cause {
+            NotSent::Graph { error, classified, .. } => {
+                (classified.class, classified.stable_code.to_string(), classified.reason.to_string(), Some(error.code))
+            }
+            NotSent::Connect(_) => {
+                (ErrorClass::RetryNow, "cloud_unreachable".into(), "could not reach the Cloud API".into(), None)
+            }
+            NotSent::Http { status, .. } if *status >= 500 => (
+                ErrorClass::RetryNow,
+                "cloud_unavailable".into(),
+                format!("the Cloud API answered HTTP {status}"),
+                None,
+            ),
+            NotSent::Http { status, .. } => {
+                (ErrorClass::Permanent, "cloud_refused".into(), format!("the Cloud API answered HTTP {status}"), None)
+            }
+            NotSent::InvalidRequest(_) => {
+                (ErrorClass::Permanent, "invalid_request".into(), "the request could not be built".into(), None)
+            }
+        };
+        if meta_code == Some(130_429) {
+            self.limiter.pause_number(&claim.phone_number_id, self.policy.throttle_pause).await?;
+        }
+        let retryable = matches!(class, ErrorClass::RetryNow | ErrorClass::RetryLater | ErrorClass::Halt);
+        if retryable && claim.attempt < self.policy.max_attempts {
+            let after = self.policy.backoff(claim.attempt);
+            let at = Utc::now() + TimeDelta::from_std(after)?;
+            self.record(claim, &Outcome::Retry { at, code: &code, reason: &reason }).await?;
+            return Ok(SendResult::Retry { after });
+        }
+        if class == ErrorClass::OptOut {
+            store::opt_outs::record(&self.pg, OrgId(claim.org_id), &claim.phone, "meta_131050", &reason).await?;
+        }
+        self.record(claim, &Outcome::Failed { code: &code, reason: &reason, meta_code }).await?;
+        Ok(SendResult::Failed { code, attempts_exhausted: retryable })
+    }
+
+    async fn record(&self, claim: &Claim, outcome: &Outcome<'_>) -> anyhow::Result<()> {
+        if !recipients::record(&self.pg, claim.campaign_id, claim.contact_id, claim.attempt, outcome).await? {
+            // A sweeper moved the row on (e.g. to in_doubt) while we sent.
+            tracing::warn!(attempt = claim.attempt, ?outcome, "the recipient moved on before the outcome was recorded");
+        }
+        Ok(())
+    }
+}
+
+/// `c{campaign}:r{contact}:a{attempt}`: comes back on every status webhook
+/// of the message, which is how an `in_doubt` row is resolved.
+pub fn callback_data(campaign_id: i64, contact_id: i64, attempt: i32) -> String {
+    format!("c{campaign_id}:r{contact_id}:a{attempt}")
+}
+
+/// The Cloud API request for a claimed recipient.
+fn request(claim: &Claim, params: &[Param]) -> SendTemplateRequest {
+    let named = claim.parameter_format == "NAMED";
+    let text =
+        |p: &Param| if named { TextParameter::named(&p.param, &p.text) } else { TextParameter::positional(&p.text) };
+    let mut components = Vec::new();
+    let mut header: Vec<HeaderParameter> = params
+        .iter()
+        .filter(|p| p.component == Component::Header)
+        .map(|p| HeaderParameter::Text { parameter_name: named.then(|| p.param.clone()), text: p.text.clone() })
+        .collect();
+    if let Some(id) = &claim.header_media_meta_id {
+        let media = MediaSource::Id(id.clone());
+        header.push(match claim.header_media_kind.as_deref() {
+            Some("video") => HeaderParameter::Video { video: media },
+            _ => HeaderParameter::Image { image: media },
+        });
+    }
+    if !header.is_empty() {
+        components.push(whatsapp::send::Component::Header { parameters: header });
+    }
+    let body: Vec<TextParameter> = params.iter().filter(|p| p.component == Component::Body).map(text).collect();
+    if !body.is_empty() {
+        components.push(whatsapp::send::Component::Body { parameters: body });
+    }
+    SendTemplateRequest {
+        to: claim.phone.clone(),
+        template: Template {
+            name: claim.template_name.clone(),
+            language: Language { code: claim.template_language.clone() },
+            components,
+        },
+        biz_opaque_callback_data: Some(callback_data(claim.campaign_id, claim.contact_id, claim.attempt)),
+    }
+}

@@ -1,0 +1,213 @@
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+//! The send job against the real ledger, Redis limiter and wa-sim: one
+//! message per recipient whatever happens, and one readable outcome each.
+
+use std::time::Duration;
+
+use e2e::{TestApp, redis_url};
+use serde_json::json;
+use sqlx::PgPool;
+use store::campaigns::{PlanOutcome, plan};
+use wa_sim::config::FaultsConfig;
+use workers::send::{RetryPolicy, SendResult, Sender};
+
+/// A launched, planned campaign whose recipients are queued (as the fan-out
+/// leaves them), and a sender on a fresh limiter namespace.
+async fn queued_campaign(app: &TestApp, phones: &[&str]) -> (i64, Vec<i64>) {
+    let setup = app.campaign_setup().await;
+    let contacts: Vec<_> = phones
+        .iter()
+        .enumerate()
+        .map(|(i, p)| json!({"phone": p, "name": format!("N{i}"), "tags": ["vip"], "valued_tags": {"order_id": format!("A{i}")}}))
+        .collect();
+    let ids = app.contacts(serde_json::Value::Array(contacts)).await;
+    let c = app.ready_campaign(&setup, "send test", json!({"pace_per_second": 1000})).await;
+    let id = c["id"].as_i64().unwrap();
+    assert_eq!(app.post(&format!("/v1/campaigns/{id}/launch"), json!({})).await.0, e2e::StatusCode::OK);
+    let mut tx = app.pg.begin().await.unwrap();
+    assert!(matches!(plan(&mut tx, id).await.unwrap(), PlanOutcome::Planned(_)));
+    tx.commit().await.unwrap();
+    sqlx::query(
+        "update recipients set state = 'queued', queued_at = now() where campaign_id = $1 and state = 'planned'",
+    )
+    .bind(id)
+    .execute(&app.pg)
+    .await
+    .unwrap();
+    (id, ids)
+}
+
+async fn sender(app: &TestApp, cloud: whatsapp::CloudClient) -> Sender {
+    let conn = redis::Client::open(redis_url()).unwrap().get_connection_manager().await.unwrap();
+    let prefix = format!("test-send-{}", uuid::Uuid::new_v4().simple());
+    Sender {
+        pg: app.pg.clone(),
+        cipher: app.state.cipher.clone(),
+        cloud,
+        limiter: ratelimit::Limiter::new(conn, prefix),
+        policy: RetryPolicy { max_limiter_wait: Duration::from_secs(5), ..RetryPolicy::default() },
+    }
+}
+
+async fn state(app: &TestApp, campaign: i64, contact: i64) -> (String, Option<String>, Option<String>, i32) {
+    sqlx::query_as(
+        "select state, reason_code, wamid, attempt from recipients where campaign_id = $1 and contact_id = $2",
+    )
+    .bind(campaign)
+    .bind(contact)
+    .fetch_one(&app.pg)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_send_job_delivered_twice_or_at_once_sends_one_message(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let (campaign, ids) = queued_campaign(&app, &["+34612345601", "+34612345602"]).await;
+    let s = sender(&app, app.state.cloud.clone()).await;
+
+    let (a, b) = tokio::join!(s.send(campaign, ids[0]), s.send(campaign, ids[0]));
+    let results = [a.unwrap(), b.unwrap()];
+    assert_eq!(results.iter().filter(|r| matches!(r, SendResult::Accepted { .. })).count(), 1, "{results:?}");
+    assert!(results.contains(&SendResult::NothingToDo), "{results:?}");
+    assert_eq!(s.send(campaign, ids[0]).await.unwrap(), SendResult::NothingToDo, "a late duplicate sends nothing");
+    assert_eq!(app.sim.messages_to("+34612345601").len(), 1, "one message in the simulator's own log");
+
+    let (st, _, wamid, attempt) = state(&app, campaign, ids[0]).await;
+    assert_eq!((st.as_str(), attempt), ("accepted", 1));
+    let sent = &app.sim.messages_to("+34612345601")[0];
+    assert_eq!(wamid.as_deref(), Some(sent.wamid.as_str()));
+    assert_eq!(sent.biz_opaque_callback_data.as_deref(), Some(format!("c{campaign}:r{}:a1", ids[0]).as_str()));
+    assert!(matches!(s.send(campaign, ids[1]).await.unwrap(), SendResult::Accepted { .. }));
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn opt_outs_and_open_cases_are_checked_again_at_send_time(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let (campaign, ids) = queued_campaign(&app, &["+34612345601", "+34612345602"]).await;
+    let s = sender(&app, app.state.cloud.clone()).await;
+    store::opt_outs::record(&app.pg, app.org, "+34612345601", "api", "asked by phone").await.unwrap();
+    app.post(&format!("/v1/contacts/{}/inbox-case", ids[1]), json!({})).await;
+    assert_eq!(s.send(campaign, ids[0]).await.unwrap(), SendResult::Excluded { code: "opted_out" });
+    assert_eq!(s.send(campaign, ids[1]).await.unwrap(), SendResult::Excluded { code: "open_inbox_case" });
+    assert_eq!(app.sim.accepted_count(), 0);
+    assert_eq!(state(&app, campaign, ids[1]).await.1.as_deref(), Some("open_inbox_case"));
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_failure_before_the_request_left_is_retried_and_an_unknown_outcome_is_in_doubt(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let (campaign, ids) = queued_campaign(&app, &["+34612345601", "+34612345602"]).await;
+    let quick = whatsapp::CloudClient::new(whatsapp::ClientConfig {
+        base_url: app.sim.base_url(),
+        request_timeout: Duration::from_millis(800),
+        ..whatsapp::ClientConfig::default()
+    })
+    .unwrap();
+    let s = sender(&app, quick).await;
+
+    app.sim.set_faults(FaultsConfig { server_error_rate: 1.0, ..FaultsConfig::default() });
+    let result = s.send(campaign, ids[0]).await.unwrap();
+    assert_eq!(result, SendResult::Retry { after: RetryPolicy::default().backoff(1) });
+    let (st, code, _, attempt) = state(&app, campaign, ids[0]).await;
+    assert_eq!((st.as_str(), code.as_deref(), attempt), ("queued", Some("api_service"), 1), "back in the queue");
+
+    app.sim.set_faults(FaultsConfig { accept_then_hang_rate: 1.0, hang_ms: 5_000, ..FaultsConfig::default() });
+    assert_eq!(s.send(campaign, ids[1]).await.unwrap(), SendResult::InDoubt);
+    let (st, code, _, _) = state(&app, campaign, ids[1]).await;
+    assert_eq!((st.as_str(), code.as_deref()), ("in_doubt", Some("outcome_unknown")));
+    assert_eq!(app.sim.accepted_count(), 1, "the simulator did accept it: that is why it is in doubt");
+    assert_eq!(s.send(campaign, ids[1]).await.unwrap(), SendResult::NothingToDo, "never retried blindly");
+
+    app.sim.set_faults(FaultsConfig::default());
+    assert!(matches!(s.send(campaign, ids[0]).await.unwrap(), SendResult::Accepted { .. }), "the retry succeeds");
+    assert_eq!(state(&app, campaign, ids[0]).await.3, 2, "on its second attempt");
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn metas_throttling_answer_pauses_the_number_and_requeues(pg: PgPool) {
+    let mut config = e2e::sim::config();
+    config.numbers[0].throughput_per_second = 1.0; // Meta's bucket: one message, then 130429
+    let app = TestApp::spawn_with_sim(pg, config).await;
+    let (campaign, ids) = queued_campaign(&app, &["+34612345601", "+34612345602"]).await;
+    let s = sender(&app, app.state.cloud.clone()).await;
+    assert!(matches!(s.send(campaign, ids[0]).await.unwrap(), SendResult::Accepted { .. }));
+    let result = s.send(campaign, ids[1]).await.unwrap();
+    assert!(matches!(result, SendResult::Retry { .. }), "{result:?}");
+    let (st, code, _, _) = state(&app, campaign, ids[1]).await;
+    assert_eq!((st.as_str(), code.as_deref()), ("queued", Some("rate_limited")));
+    let paused = s
+        .limiter
+        .try_acquire(
+            &ratelimit::NumberLimit::new(e2e::sim::PHONE_NUMBER_ID, ratelimit::Rate::number_tier(80.0).unwrap()),
+            &ratelimit::CampaignLimit::new(campaign, ratelimit::Rate::campaign_pace(1000.0).unwrap()),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(paused, ratelimit::Decision::Wait(w) if w.cause == ratelimit::WaitCause::Paused),
+        "every process now waits: {paused:?}"
+    );
+}
+
+#[test]
+fn back_off_doubles_from_the_base_up_to_the_cap() {
+    let p = RetryPolicy { base: Duration::from_secs(2), max_delay: Duration::from_secs(60), ..RetryPolicy::default() };
+    let delays: Vec<u64> = (1..=7).map(|a| p.backoff(a).as_secs()).collect();
+    assert_eq!(delays, [2, 4, 8, 16, 32, 60, 60]);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_sender_that_died_after_the_claim_leaves_the_row_in_doubt_until_a_webhook_or_the_policy_settles_it(
+    pg: PgPool,
+) {
+    use store::recipients::{Reconciled, claim, reconcile_in_doubt, resolve_in_doubt, sweep_stuck_sending};
+    let app = TestApp::spawn(pg).await;
+    let (campaign, ids) = queued_campaign(&app, &["+34612345601", "+34612345602", "+34612345603"]).await;
+    // Three workers claimed and died before recording anything.
+    for id in &ids {
+        assert!(claim(&app.pg, campaign, *id).await.unwrap().is_some());
+    }
+    assert_eq!(sweep_stuck_sending(&app.pg, Duration::from_secs(60)).await.unwrap(), 0, "not stuck yet");
+    sqlx::query("update recipients set sending_at = now() - interval '2 minutes' where campaign_id = $1")
+        .bind(campaign)
+        .execute(&app.pg)
+        .await
+        .unwrap();
+    assert_eq!(sweep_stuck_sending(&app.pg, Duration::from_secs(60)).await.unwrap(), 3);
+    assert_eq!(state(&app, campaign, ids[0]).await.0, "in_doubt");
+
+    // A status webhook carries our callback data for the first: it went out.
+    assert!(resolve_in_doubt(&app.pg, campaign, ids[0], 1, "wamid.LATE").await.unwrap());
+    assert!(!resolve_in_doubt(&app.pg, campaign, ids[0], 1, "wamid.LATE").await.unwrap(), "once");
+    assert_eq!(state(&app, campaign, ids[0]).await.2.as_deref(), Some("wamid.LATE"));
+
+    // The second outlives the reconcile window: at_most_once (the default) fails it, never sent again.
+    let stale = |id: i64| {
+        sqlx::query(
+            "update recipients set updated_at = now() - interval '1 hour' where campaign_id = $1 and contact_id = $2",
+        )
+        .bind(campaign)
+        .bind(id)
+        .execute(&app.pg)
+    };
+    stale(ids[1]).await.unwrap();
+    let at_most = reconcile_in_doubt(&app.pg, Duration::from_secs(600)).await.unwrap();
+    assert_eq!(at_most, Reconciled { failed: 1, requeued: 0 });
+    let (st, code, _, _) = state(&app, campaign, ids[1]).await;
+    assert_eq!((st.as_str(), code.as_deref()), ("failed", Some("outcome_unknown")));
+
+    // With at_least_once the third goes back to the queue and is sent again.
+    sqlx::query("update campaigns set delivery_policy = 'at_least_once' where id = $1")
+        .bind(campaign)
+        .execute(&app.pg)
+        .await
+        .unwrap();
+    stale(ids[2]).await.unwrap();
+    let at_least = reconcile_in_doubt(&app.pg, Duration::from_secs(600)).await.unwrap();
+    assert_eq!(at_least, Reconciled { failed: 0, requeued: 1 });
+    let s = sender(&app, app.state.cloud.clone()).await;
+    assert!(matches!(s.send(campaign, ids[2]).await.unwrap(), SendResult::Accepted { .. }));
+    assert_eq!(state(&app, campaign, ids[2]).await.3, 2, "a second attempt");
+    assert_eq!(app.sim.accepted_count(), 1, "only the re-queued one was sent");
+}
