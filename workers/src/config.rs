@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use process::{ConnectionArgs, telemetry::LogFormat};
+use process::{ConnectionArgs, Secret, telemetry::LogFormat};
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "campaigns-worker", about = "The campaign engine's background worker", version)]
@@ -23,6 +23,28 @@ pub struct WorkerConfig {
         default_value = "launch,send,status,reply,report,scheduler"
     )]
     pub queues: Vec<String>,
+    /// The key the API encrypts access tokens with (base64 of 32 bytes); the
+    /// send queue needs it to use a number's token.
+    #[arg(long, env = "APP_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<Secret>,
+    /// The Cloud API's base URL (a wa-sim URL in development).
+    #[arg(long, env = "WHATSAPP_API_URL", default_value = "https://graph.facebook.com")]
+    pub whatsapp_api_url: String,
+    /// The Graph API version.
+    #[arg(long, env = "WHATSAPP_API_VERSION", default_value = "v23.0")]
+    pub whatsapp_api_version: String,
+    /// Send jobs this process runs at once (each mostly waits on the limiter or Meta).
+    #[arg(long, env = "SEND_CONCURRENCY", default_value_t = 4)]
+    pub send_concurrency: usize,
+    /// Prepended to every queue and limiter key: lets several deployments share one Redis.
+    #[arg(long, env = "QUEUE_PREFIX", default_value = "")]
+    pub queue_prefix: String,
+}
+
+impl WorkerConfig {
+    pub fn runs(&self, queue: &str) -> bool {
+        self.queues.iter().any(|q| q == queue)
+    }
 }
 
 /// This machine's (or container's) host name.

@@ -1,18 +1,59 @@
 //! `campaigns-worker`: one process per start, with a unique name
 //! (`{host}-{boot id}`), registered in Postgres with a heartbeat, serving
 //! `/healthz`, `/readyz` and `/metrics`, and stopping cleanly on SIGTERM.
-//! The queue consumers (launch, send, status, reply, report, scheduler) hang
-//! off this process.
+//! It runs the queues `WORKER_QUEUES` names: `launch` and `send` consumers
+//! and the `scheduler` tick (workers::pipeline); `status`, `reply` and
+//! `report` arrive with their issues.
 
 mod config;
 mod registry;
+
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::middleware;
 use clap::Parser;
 use process::{ops, shutdown, telemetry};
+use store::crypto::Cipher;
+use workers::{
+    pipeline::{Pipeline, Settings},
+    send::{RetryPolicy, Sender},
+};
 
 use crate::config::WorkerConfig;
+
+/// The queue consumers and scheduler this process runs.
+async fn pipeline(config: &WorkerConfig, name: &str, pg: store::PgPool) -> anyhow::Result<Arc<Pipeline>> {
+    let redis =
+        queue::connect(config.connections.redis_url.expose()).await.context("connecting to Redis for the queues")?;
+    let cipher = match &config.encryption_key {
+        Some(key) => Cipher::from_base64(key.expose())?,
+        None if config.runs("send") => {
+            anyhow::bail!("the send queue needs APP_ENCRYPTION_KEY to use the numbers' tokens")
+        }
+        // Never used without the send queue.
+        None => Cipher::from_base64(&Cipher::generate_key())?,
+    };
+    let cloud = whatsapp::CloudClient::new(whatsapp::ClientConfig {
+        base_url: config.whatsapp_api_url.clone(),
+        api_version: config.whatsapp_api_version.clone(),
+        ..whatsapp::ClientConfig::default()
+    })?;
+    let sender = Sender {
+        pg: pg.clone(),
+        cipher,
+        cloud,
+        limiter: ratelimit::Limiter::new(redis.clone(), config.queue_prefix.clone()),
+        policy: RetryPolicy::default(),
+    };
+    let mut settings = Settings::new(name);
+    settings.queue_prefix = config.queue_prefix.clone();
+    settings.launch = config.runs("launch");
+    settings.send = config.runs("send");
+    settings.scheduler = config.runs("scheduler");
+    settings.send_slots = config.send_concurrency;
+    Ok(Arc::new(Pipeline { settings, pg, redis, sender }))
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -26,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
 
     let registry = registry::Registry::new(pg.clone(), host, name.clone(), config.queues.clone());
     let heartbeat = tokio::spawn(registry.clone().run(stop.clone()));
+    let pipeline = tokio::spawn(workers::pipeline::run(pipeline(&config, &name, pg.clone()).await?, stop.clone()));
 
     let ops_router = ops::router(ops::Readiness { pg: pg.clone(), redis }, telemetry::metrics_handle())
         .layer(middleware::from_fn(ops::track_http));
@@ -34,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(worker = %name, addr = %listener.local_addr()?, queues = ?config.queues, "worker started");
     axum::serve(listener, ops_router).with_graceful_shutdown(stop.clone().cancelled_owned()).await?;
 
+    pipeline.await.context("pipeline task")?;
     heartbeat.await.context("heartbeat task")?;
     registry.mark_stopped().await;
     pg.close().await;

@@ -98,12 +98,7 @@ impl Sender {
         // not used an attempt.
         let number =
             NumberLimit::new(limits.phone_number_id.clone(), Rate::number_tier(f64::from(limits.throughput_per_sec))?);
-        let pace = match (limits.pace_per_hour, limits.pace_per_second) {
-            (Some(per_hour), _) => f64::from(per_hour) / 3600.0,
-            (None, Some(per_second)) => per_second,
-            (None, None) => f64::from(limits.throughput_per_sec),
-        };
-        let campaign = CampaignLimit::new(campaign_id, Rate::campaign_pace(pace)?);
+        let campaign = CampaignLimit::new(campaign_id, Rate::campaign_pace(limits.pace_per_second())?);
         match self.limiter.acquire(&number, &campaign, self.policy.max_limiter_wait).await {
             Ok(_waited) => {}
             Err(LimitError::WaitTooLong { last, .. }) => {

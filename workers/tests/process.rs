@@ -24,6 +24,8 @@ async fn worker_registers_serves_health_and_stops_on_sigterm(pg: PgPool) {
         .env("REDIS_URL", redis_url())
         .env("WORKER_ADDR", format!("127.0.0.1:{port}"))
         .env("WORKER_QUEUES", "send,status")
+        .env("APP_ENCRYPTION_KEY", store::crypto::Cipher::generate_key())
+        .env("QUEUE_PREFIX", format!("test{}.", uuid::Uuid::new_v4().simple()))
         .env("LOG_FORMAT", "json")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -63,4 +65,21 @@ async fn worker_registers_serves_health_and_stops_on_sigterm(pg: PgPool) {
         .await
         .unwrap();
     assert!(stopped, "a clean stop is recorded");
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn the_send_queue_refuses_to_start_without_the_encryption_key(pg: PgPool) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_campaigns-worker"))
+        .env("DATABASE_URL", database_url(&pg))
+        .env("REDIS_URL", redis_url())
+        .env("WORKER_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("WORKER_QUEUES", "send")
+        .env_remove("APP_ENCRYPTION_KEY")
+        .env("LOG_FORMAT", "json")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), out).await.expect("exits at once").unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("APP_ENCRYPTION_KEY"), "the error names what is missing: {stderr}");
 }

@@ -142,6 +142,18 @@ pub struct SendLimits {
     pub pace_per_hour: Option<i32>,
 }
 
+impl SendLimits {
+    /// The campaign's pace in contacts per second: its schedule's, else its
+    /// launch-now pace, else as fast as its number may send.
+    pub fn pace_per_second(&self) -> f64 {
+        match (self.pace_per_hour, self.pace_per_second) {
+            (Some(per_hour), _) => f64::from(per_hour) / 3600.0,
+            (None, Some(per_second)) => per_second,
+            (None, None) => f64::from(self.throughput_per_sec),
+        }
+    }
+}
+
 /// The limits of an active campaign, read before waiting on the limiter.
 pub async fn send_limits(db: impl PgExecutor<'_>, campaign_id: i64) -> sqlx::Result<Option<SendLimits>> {
     sqlx::query_as!(
@@ -227,4 +239,34 @@ pub async fn reconcile_in_doubt(db: &crate::PgPool, window: std::time::Duration)
     .execute(db)
     .await?;
     Ok(Reconciled { failed: failed.rows_affected(), requeued: requeued.rows_affected() })
+}
+
+/// Sweeper: queued recipients of sending campaigns whose job may be lost
+/// (Redis flushed, a push that failed after the rows were queued): queued
+/// longer than `older_than` (or past their retry time by that much). Their
+/// `queued_at` is bumped so the next sweep does not return them again at
+/// once; the caller pushes a job for each (the claim makes a duplicate harmless).
+pub async fn requeue_stale(
+    db: impl PgExecutor<'_>,
+    older_than: std::time::Duration,
+    limit: i64,
+) -> sqlx::Result<Vec<(i64, i64)>> {
+    let rows = sqlx::query!(
+        r#"with stale as materialized (
+               select r.campaign_id, r.contact_id from recipients r
+               join campaigns cp on cp.id = r.campaign_id
+               where cp.lifecycle = 'active' and cp.paused_at is null and r.state = 'queued'
+                 and coalesce(r.next_attempt_at, r.queued_at) < now() - make_interval(secs => $1)
+               limit $2
+               for update of r skip locked
+           )
+           update recipients r set queued_at = now(), next_attempt_at = null
+           from stale s where r.campaign_id = s.campaign_id and r.contact_id = s.contact_id
+           returning r.campaign_id, r.contact_id"#,
+        older_than.as_secs_f64(),
+        limit
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.campaign_id, r.contact_id)).collect())
 }

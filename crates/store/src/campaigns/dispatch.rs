@@ -79,3 +79,28 @@ pub async fn mark_fully_sent(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<i64>> 
     .fetch_all(db)
     .await
 }
+
+/// Active, planned, unpaused campaigns that still have recipients to send:
+/// the ones the scheduler tick fans out.
+pub async fn sending(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar!(
+        r#"select id from campaigns
+           where lifecycle = 'active' and planned_at is not null and paused_at is null and fully_sent_at is null
+           order by id"#
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Active campaigns launched longer than `older_than` ago and still not
+/// planned: their launch job was lost (Redis flushed) or failed.
+pub async fn stuck_launches(db: impl PgExecutor<'_>, older_than: std::time::Duration) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar!(
+        r#"select id from campaigns
+           where lifecycle = 'active' and planned_at is null and launched_at < now() - make_interval(secs => $1)
+           order by id"#,
+        older_than.as_secs_f64()
+    )
+    .fetch_all(db)
+    .await
+}

@@ -16,7 +16,7 @@ use domain::campaign::{
 };
 use sqlx::PgExecutor;
 
-pub use dispatch::{in_flight, launch_due, mark_fully_sent, queue_next};
+pub use dispatch::{in_flight, launch_due, mark_fully_sent, queue_next, sending, stuck_launches};
 pub use forecast::{ForecastGroup, SampleContact, forecast, sample_contacts};
 pub use lifecycle::{FinishOutcome, finish, launch, schedule, unschedule};
 pub use plan::{LedgerCounts, PlanOutcome, plan};

@@ -1,0 +1,260 @@
+//! The queue consumers (launch, send) and the scheduler tick, wired on the
+//! `queue` crate's storages, promoter, janitor, supervisor and outbox relay.
+//!
+//! Fan-out is bounded by design: each active campaign has at most its pace ×
+//! [`Settings::window`] recipients queued, so no queue ever holds thousands
+//! of due tasks (the apalis-redis wedge) and a finished or paused campaign
+//! stops at once. The tick tops every campaign's window up; the launch job
+//! fills the first window right after planning.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use queue::{
+    Job, JobError, LaunchJob, QueueSettings, Relay, SendJob, Supervisor,
+    apalis::prelude::{Data, TaskBuilder, TaskSink, WorkerBuilder},
+    apalis_redis::RedisStorage,
+    janitor, promoter, until_cancelled, worker_name,
+};
+use redis::aio::ConnectionManager;
+use store::{PgPool, campaigns, recipients};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::send::{SendResult, Sender};
+
+/// The most recipients one campaign may have queued at once.
+const MAX_WINDOW: i64 = 1_000;
+
+/// How the pipeline runs; [`Settings::new`] has the production defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Unique per process start; part of every worker name.
+    pub instance: String,
+    /// Prepended to every queue name: empty in production, unique per test.
+    pub queue_prefix: String,
+    pub launch: bool,
+    pub send: bool,
+    pub scheduler: bool,
+    /// Concurrent send jobs per process (each mostly waits on the limiter or Meta).
+    pub send_slots: usize,
+    /// Seconds of pace kept queued per campaign.
+    pub window: Duration,
+    pub tick: Duration,
+    /// A `sending` row older than this is `in_doubt` (its sender died).
+    pub stuck_sending: Duration,
+    /// An `in_doubt` row older than this is settled by the campaign's policy.
+    pub reconcile_window: Duration,
+    /// A queued row (or a launch) older than this without progress is pushed again.
+    pub lost_work: Duration,
+}
+
+impl Settings {
+    pub fn new(instance: impl Into<String>) -> Self {
+        Self {
+            instance: instance.into(),
+            queue_prefix: String::new(),
+            launch: true,
+            send: true,
+            scheduler: true,
+            send_slots: 4,
+            window: Duration::from_secs(5),
+            tick: Duration::from_secs(1),
+            stuck_sending: Duration::from_secs(120),
+            reconcile_window: Duration::from_secs(600),
+            lost_work: Duration::from_secs(60),
+        }
+    }
+
+    fn queue<J: Job>(&self) -> QueueSettings {
+        QueueSettings { queue: format!("{}{}", self.queue_prefix, J::QUEUE), ..QueueSettings::for_job::<J>() }
+    }
+}
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct Pipeline {
+    pub settings: Settings,
+    pub pg: PgPool,
+    pub redis: ConnectionManager,
+    pub sender: Sender,
+}
+
+impl Pipeline {
+    fn sends(&self) -> RedisStorage<SendJob> {
+        self.settings.queue::<SendJob>().storage(self.redis.clone())
+    }
+
+    fn launches(&self) -> RedisStorage<LaunchJob> {
+        self.settings.queue::<LaunchJob>().storage(self.redis.clone())
+    }
+
+    /// Tops a campaign's queued window up to its pace × the window; returns
+    /// how many send jobs were pushed.
+    pub async fn fan_out(&self, campaign_id: i64) -> anyhow::Result<usize> {
+        let Some(limits) = recipients::send_limits(&self.pg, campaign_id).await? else { return Ok(0) };
+        let window =
+            ((limits.pace_per_second() * self.settings.window.as_secs_f64()).ceil() as i64).clamp(1, MAX_WINDOW);
+        let room = window - campaigns::in_flight(&self.pg, campaign_id).await?;
+        if room <= 0 {
+            return Ok(0);
+        }
+        let contacts = campaigns::queue_next(&self.pg, campaign_id, room).await?;
+        let jobs: Vec<SendJob> = contacts.into_iter().map(|contact_id| SendJob { campaign_id, contact_id }).collect();
+        self.push_sends(&jobs).await?;
+        Ok(jobs.len())
+    }
+
+    /// Pushes send jobs, each under its idempotency key. A failed push leaves
+    /// the rows queued in Postgres; the tick's sweep pushes them again.
+    async fn push_sends(&self, jobs: &[SendJob]) -> anyhow::Result<()> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let tasks: Vec<_> = jobs.iter().map(|j| TaskBuilder::new(*j).idempotency_key(j.dedupe_key()).build()).collect();
+        self.sends().push_all(futures::stream::iter(tasks)).await.context("pushing send jobs")?;
+        Ok(())
+    }
+
+    /// One send job: send, and re-schedule it when it must wait or retry.
+    async fn send(&self, job: SendJob) -> Result<(), JobError> {
+        let retry_after = match self.sender.send(job.campaign_id, job.contact_id).await {
+            Ok(SendResult::Retry { after }) => after,
+            Ok(SendResult::Failed { code, attempts_exhausted: true }) => {
+                // Dead-lettered, visible to operators; the ledger says `failed`.
+                return Err(JobError::msg(format!("failed after the last attempt: {code}")));
+            }
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                // Postgres or Redis trouble: nothing was recorded; try again soon.
+                tracing::warn!(error.cause_chain = ?e, campaign.id = job.campaign_id, "send job failed; retrying");
+                Duration::from_secs(5)
+            }
+        };
+        // No idempotency key: the first push's key still lives, and the claim
+        // makes a duplicate harmless anyway.
+        let task = TaskBuilder::new(job).run_after(retry_after).build();
+        self.sends().push_task(task).await.map_err(|e| JobError::msg(format!("re-queueing the send: {e}")))?;
+        Ok(())
+    }
+
+    /// One launch job: plan the ledger once, then fill the first window.
+    async fn launch(&self, job: LaunchJob) -> Result<(), JobError> {
+        let run = async {
+            let mut tx = self.pg.begin().await?;
+            let outcome = campaigns::plan(&mut tx, job.campaign_id).await?;
+            tx.commit().await?;
+            tracing::info!(campaign.id = job.campaign_id, ?outcome, "campaign planned");
+            self.fan_out(job.campaign_id).await
+        };
+        run.await.map(|_| ()).map_err(|e: anyhow::Error| JobError::msg(format!("{e:#}")))
+    }
+
+    /// One scheduler tick; only one process runs it at a time (a Postgres
+    /// advisory lock), so several replicas are safe.
+    pub async fn tick(&self, relay: &mut Relay) -> anyhow::Result<bool> {
+        let mut lock = self.pg.begin().await?;
+        let leader: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock(hashtext('campaigns.scheduler'))")
+            .fetch_one(&mut *lock)
+            .await?;
+        if !leader {
+            return Ok(false);
+        }
+        let mut tx = self.pg.begin().await?;
+        let started = campaigns::launch_due(&mut tx).await?;
+        tx.commit().await?;
+        if !started.is_empty() {
+            tracing::info!(campaigns = ?started, "scheduled campaigns launched");
+        }
+        relay.relay_all().await?;
+        for id in campaigns::stuck_launches(&self.pg, self.settings.lost_work).await? {
+            tracing::warn!(campaign.id = id, "launch job lost; pushing it again");
+            self.launches().push_task(TaskBuilder::new(LaunchJob { campaign_id: id }).build()).await?;
+        }
+        recipients::sweep_stuck_sending(&self.pg, self.settings.stuck_sending).await?;
+        recipients::reconcile_in_doubt(&self.pg, self.settings.reconcile_window).await?;
+        let lost = recipients::requeue_stale(&self.pg, self.settings.lost_work, MAX_WINDOW).await?;
+        let jobs: Vec<SendJob> =
+            lost.into_iter().map(|(campaign_id, contact_id)| SendJob { campaign_id, contact_id }).collect();
+        self.push_sends(&jobs).await?;
+        for id in campaigns::sending(&self.pg).await? {
+            self.fan_out(id).await?;
+        }
+        campaigns::mark_fully_sent(&self.pg).await?;
+        lock.commit().await?;
+        Ok(true)
+    }
+}
+
+async fn handle_send(job: SendJob, pipeline: Data<Arc<Pipeline>>) -> Result<(), JobError> {
+    pipeline.send(job).await
+}
+
+async fn handle_launch(job: LaunchJob, pipeline: Data<Arc<Pipeline>>) -> Result<(), JobError> {
+    pipeline.launch(job).await
+}
+
+/// Starts what `settings` asks for and runs until `stop`.
+pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
+    let s = &pipeline.settings;
+    let mut tasks = JoinSet::new();
+    let supervisor = Supervisor::new(Duration::from_millis(200), Duration::from_secs(10));
+    let mut queues: Vec<QueueSettings> = Vec::new();
+    if s.send {
+        queues.push(s.queue::<SendJob>());
+        for slot in 0..s.send_slots.max(1) {
+            let (p, sup, stop) = (pipeline.clone(), supervisor.clone(), stop.clone());
+            tasks.spawn(async move {
+                let q = p.settings.queue::<SendJob>();
+                sup.run(&q.queue.clone(), stop.clone(), |restart| {
+                    WorkerBuilder::new(worker_name(&q.queue, &p.settings.instance, slot, restart))
+                        .backend(q.worker_storage::<SendJob>(p.redis.clone()))
+                        .data(p.clone())
+                        .build(handle_send)
+                        .run_until(until_cancelled(stop.clone()))
+                })
+                .await;
+            });
+        }
+    }
+    if s.launch {
+        queues.push(s.queue::<LaunchJob>());
+        let (p, sup, stop) = (pipeline.clone(), supervisor.clone(), stop.clone());
+        tasks.spawn(async move {
+            let q = p.settings.queue::<LaunchJob>();
+            sup.run(&q.queue.clone(), stop.clone(), |restart| {
+                WorkerBuilder::new(worker_name(&q.queue, &p.settings.instance, 0, restart))
+                    .backend(q.worker_storage::<LaunchJob>(p.redis.clone()))
+                    .data(p.clone())
+                    .build(handle_launch)
+                    .run_until(until_cancelled(stop.clone()))
+            })
+            .await;
+        });
+    }
+    if !queues.is_empty() {
+        let names = queues.iter().map(|q| q.queue.clone()).collect();
+        tasks.spawn(promoter::run(pipeline.redis.clone(), names, stop.clone()));
+        tasks.spawn(janitor::run(pipeline.redis.clone(), queues, Duration::from_secs(60), stop.clone()));
+    }
+    if s.scheduler {
+        let (p, stop) = (pipeline.clone(), stop.clone());
+        tasks.spawn(async move {
+            let routes = [(LaunchJob::OUTBOX_KIND.to_owned(), p.settings.queue::<LaunchJob>())];
+            let mut relay = Relay::with_routes(p.pg.clone(), p.redis.clone(), routes);
+            let mut every = tokio::time::interval(p.settings.tick);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = every.tick() => {
+                        if let Err(e) = p.tick(&mut relay).await {
+                            tracing::warn!(error.cause_chain = ?e, "scheduler tick failed");
+                        }
+                    }
+                }
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
