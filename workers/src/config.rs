@@ -33,7 +33,7 @@ pub struct WorkerConfig {
     /// The Graph API version.
     #[arg(long, env = "WHATSAPP_API_VERSION", default_value = "v23.0")]
     pub whatsapp_api_version: String,
-    /// Send jobs this process runs at once (each mostly waits on the limiter or Meta).
+    /// apalis send workers in this process; each runs the tasks it fetches concurrently.
     #[arg(long, env = "SEND_CONCURRENCY", default_value_t = 4)]
     pub send_concurrency: usize,
     /// Prepended to every queue and limiter key: lets several deployments share one Redis.

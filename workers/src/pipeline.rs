@@ -36,7 +36,7 @@ pub struct Settings {
     pub launch: bool,
     pub send: bool,
     pub scheduler: bool,
-    /// Concurrent send jobs per process (each mostly waits on the limiter or Meta).
+    /// apalis send workers per process; each runs the tasks it fetches concurrently.
     pub send_slots: usize,
     /// Seconds of pace kept queued per campaign.
     pub window: Duration,
@@ -126,7 +126,10 @@ impl Pipeline {
             }
             Ok(_) => return Ok(()),
             Err(e) => {
-                // Postgres or Redis trouble: nothing was recorded; try again soon.
+                // Postgres or Redis trouble. Before the claim nothing changed;
+                // after it the row was given back (or, if the request may have
+                // left, stays for the sweeper to mark in doubt). Try again soon:
+                // the claim decides whether there is anything left to do.
                 tracing::warn!(error.cause_chain = ?e, campaign.id = job.campaign_id, "send job failed; retrying");
                 Duration::from_secs(5)
             }
@@ -151,7 +154,8 @@ impl Pipeline {
     }
 
     /// One scheduler tick; only one process runs it at a time (a Postgres
-    /// advisory lock), so several replicas are safe.
+    /// advisory lock), so several replicas are safe. Each step runs even
+    /// when another fails.
     pub async fn tick(&self, relay: &mut Relay) -> anyhow::Result<bool> {
         let mut lock = self.pg.begin().await?;
         let leader: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock(hashtext('campaigns.scheduler'))")
@@ -160,6 +164,23 @@ impl Pipeline {
         if !leader {
             return Ok(false);
         }
+        let steps: [(&str, Result<(), anyhow::Error>); 5] = [
+            ("launching due campaigns", self.launch_due(relay).await),
+            ("sweeping", self.sweep().await),
+            ("re-pushing lost work", self.repush_lost().await),
+            ("fanning out", self.fan_out_all().await),
+            ("marking fully sent", campaigns::mark_fully_sent(&self.pg).await.map(drop).map_err(Into::into)),
+        ];
+        for (step, result) in steps {
+            if let Err(e) = result {
+                tracing::warn!(error.cause_chain = ?e, step, "scheduler tick step failed");
+            }
+        }
+        lock.commit().await?;
+        Ok(true)
+    }
+
+    async fn launch_due(&self, relay: &mut Relay) -> anyhow::Result<()> {
         let mut tx = self.pg.begin().await?;
         let started = campaigns::launch_due(&mut tx).await?;
         tx.commit().await?;
@@ -167,22 +188,41 @@ impl Pipeline {
             tracing::info!(campaigns = ?started, "scheduled campaigns launched");
         }
         relay.relay_all().await?;
+        Ok(())
+    }
+
+    async fn sweep(&self) -> anyhow::Result<()> {
+        recipients::sweep_stuck_sending(&self.pg, self.settings.stuck_sending).await?;
+        let max_attempts = self.sender.policy.max_attempts;
+        recipients::reconcile_in_doubt(&self.pg, self.settings.reconcile_window, max_attempts).await?;
+        Ok(())
+    }
+
+    /// Launch jobs and send jobs lost from Redis (flushed, a failed push),
+    /// pushed again without an idempotency key: the first push's key may
+    /// still live and would swallow them, and the claim makes a duplicate
+    /// harmless.
+    async fn repush_lost(&self) -> anyhow::Result<()> {
         for id in campaigns::stuck_launches(&self.pg, self.settings.lost_work).await? {
             tracing::warn!(campaign.id = id, "launch job lost; pushing it again");
             self.launches().push_task(TaskBuilder::new(LaunchJob { campaign_id: id }).build()).await?;
         }
-        recipients::sweep_stuck_sending(&self.pg, self.settings.stuck_sending).await?;
-        recipients::reconcile_in_doubt(&self.pg, self.settings.reconcile_window).await?;
         let lost = recipients::requeue_stale(&self.pg, self.settings.lost_work, MAX_WINDOW).await?;
-        let jobs: Vec<SendJob> =
-            lost.into_iter().map(|(campaign_id, contact_id)| SendJob { campaign_id, contact_id }).collect();
-        self.push_sends(&jobs).await?;
+        if !lost.is_empty() {
+            let tasks: Vec<_> = lost
+                .into_iter()
+                .map(|(campaign_id, contact_id)| TaskBuilder::new(SendJob { campaign_id, contact_id }).build())
+                .collect();
+            self.sends().push_all(futures::stream::iter(tasks)).await.context("re-pushing send jobs")?;
+        }
+        Ok(())
+    }
+
+    async fn fan_out_all(&self) -> anyhow::Result<()> {
         for id in campaigns::sending(&self.pg).await? {
             self.fan_out(id).await?;
         }
-        campaigns::mark_fully_sent(&self.pg).await?;
-        lock.commit().await?;
-        Ok(true)
+        Ok(())
     }
 }
 

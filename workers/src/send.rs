@@ -94,6 +94,12 @@ impl Sender {
         let Some(limits) = recipients::send_limits(&self.pg, campaign_id).await? else {
             return Ok(SendResult::NothingToDo);
         };
+        // Read before the claim: a worker that cannot decrypt the token (a
+        // wrong APP_ENCRYPTION_KEY) must fail before it takes the row.
+        let token = numbers::credentials(&self.pg, &self.cipher, OrgId(limits.org_id), limits.number_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("number {} of campaign {campaign_id} is gone", limits.number_id))?
+            .access_token;
         // Waiting comes before the claim: a send held back by the limiter has
         // not used an attempt.
         let number =
@@ -110,10 +116,23 @@ impl Sender {
         let Some(claim) = recipients::claim(&self.pg, campaign_id, contact_id).await? else {
             return Ok(SendResult::NothingToDo);
         };
-        self.deliver(&claim).await
+        match self.prepare(&claim).await {
+            Ok(Prepared::Send(request)) => self.transmit(&claim, &token, &request).await,
+            Ok(Prepared::Done(result)) => Ok(result),
+            Err(e) => {
+                // Nothing left for Meta yet: give the row back rather than
+                // leave it in `sending` to become "outcome unknown".
+                let after = self.policy.backoff(claim.attempt);
+                let at = Utc::now() + TimeDelta::from_std(after)?;
+                let reason = "an internal error before sending; retried";
+                self.record(&claim, &Outcome::Retry { at, code: "internal_error", reason }).await?;
+                Err(e)
+            }
+        }
     }
 
-    async fn deliver(&self, claim: &Claim) -> anyhow::Result<SendResult> {
+    /// Everything between the claim and the request; no message has left.
+    async fn prepare(&self, claim: &Claim) -> anyhow::Result<Prepared> {
         let excluded = if claim.opted_out {
             Some("opted_out")
         } else if claim.open_inbox_case {
@@ -123,7 +142,7 @@ impl Sender {
         };
         if let Some(code) = excluded {
             self.record(claim, &Outcome::Excluded { code }).await?;
-            return Ok(SendResult::Excluded { code });
+            return Ok(Prepared::Done(SendResult::Excluded { code }));
         }
         let bindings: Vec<Binding> = serde_json::from_value(claim.bindings.clone())?;
         let values: FrozenValues = claim.params.clone().map(serde_json::from_value).transpose()?.unwrap_or_default();
@@ -132,15 +151,17 @@ impl Sender {
             Err(exclusion) => {
                 let code = exclusion.code();
                 self.record(claim, &Outcome::Excluded { code }).await?;
-                return Ok(SendResult::Excluded { code });
+                return Ok(Prepared::Done(SendResult::Excluded { code }));
             }
         };
-        let token = numbers::credentials(&self.pg, &self.cipher, OrgId(claim.org_id), claim.number_id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("number {} of campaign {} is gone", claim.number_id, claim.campaign_id))?
-            .access_token;
-        let request = request(claim, &params);
-        match self.cloud.send_template(&claim.phone_number_id, &token, &request).await {
+        Ok(Prepared::Send(request(claim, &params)))
+    }
+
+    /// Sends and records the answer. From here on an error leaves the row in
+    /// `sending`: the message may have left, so the sweeper makes it
+    /// `in_doubt` rather than anything retrying it.
+    async fn transmit(&self, claim: &Claim, token: &str, request: &SendTemplateRequest) -> anyhow::Result<SendResult> {
+        match self.cloud.send_template(&claim.phone_number_id, token, request).await {
             Ok(response) => {
                 let Some(wamid) = response.message_id() else {
                     // A 200 without a message id: Meta may have sent it.
@@ -183,8 +204,11 @@ impl Sender {
                 (ErrorClass::Permanent, "invalid_request".into(), "the request could not be built".into(), None)
             }
         };
-        if meta_code == Some(130_429) {
-            self.limiter.pause_number(&claim.phone_number_id, self.policy.throttle_pause).await?;
+        if meta_code == Some(130_429)
+            && let Err(e) = self.limiter.pause_number(&claim.phone_number_id, self.policy.throttle_pause).await
+        {
+            // The outcome must still be recorded; the next 130429 pauses again.
+            tracing::warn!(error.cause_chain = ?e, "could not pause the number after 130429");
         }
         let retryable = matches!(class, ErrorClass::RetryNow | ErrorClass::RetryLater | ErrorClass::Halt);
         if retryable && claim.attempt < self.policy.max_attempts {
@@ -193,8 +217,11 @@ impl Sender {
             self.record(claim, &Outcome::Retry { at, code: &code, reason: &reason }).await?;
             return Ok(SendResult::Retry { after });
         }
-        if class == ErrorClass::OptOut {
-            store::opt_outs::record(&self.pg, OrgId(claim.org_id), &claim.phone, "meta_131050", &reason).await?;
+        if class == ErrorClass::OptOut
+            && let Err(e) =
+                store::opt_outs::record(&self.pg, OrgId(claim.org_id), &claim.phone, "meta_131050", &reason).await
+        {
+            tracing::warn!(error.cause_chain = ?e, "could not record the opt-out Meta reported");
         }
         self.record(claim, &Outcome::Failed { code: &code, reason: &reason, meta_code }).await?;
         Ok(SendResult::Failed { code, attempts_exhausted: retryable })
@@ -207,6 +234,12 @@ impl Sender {
         }
         Ok(())
     }
+}
+
+/// What the steps before the request decided.
+enum Prepared {
+    Send(SendTemplateRequest),
+    Done(SendResult),
 }
 
 /// `c{campaign}:r{contact}:a{attempt}`: comes back on every status webhook

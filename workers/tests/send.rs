@@ -120,6 +120,13 @@ async fn a_failure_before_the_request_left_is_retried_and_an_unknown_outcome_is_
     assert_eq!(s.send(campaign, ids[1]).await.unwrap(), SendResult::NothingToDo, "never retried blindly");
 
     app.sim.set_faults(FaultsConfig::default());
+    assert_eq!(s.send(campaign, ids[0]).await.unwrap(), SendResult::NothingToDo, "not before its back-off is over");
+    sqlx::query("update recipients set next_attempt_at = now() where campaign_id = $1 and contact_id = $2")
+        .bind(campaign)
+        .bind(ids[0])
+        .execute(&app.pg)
+        .await
+        .unwrap();
     assert!(matches!(s.send(campaign, ids[0]).await.unwrap(), SendResult::Accepted { .. }), "the retry succeeds");
     assert_eq!(state(&app, campaign, ids[0]).await.3, 2, "on its second attempt");
 }
@@ -192,7 +199,7 @@ async fn a_sender_that_died_after_the_claim_leaves_the_row_in_doubt_until_a_webh
         .execute(&app.pg)
     };
     stale(ids[1]).await.unwrap();
-    let at_most = reconcile_in_doubt(&app.pg, Duration::from_secs(600)).await.unwrap();
+    let at_most = reconcile_in_doubt(&app.pg, Duration::from_secs(600), 8).await.unwrap();
     assert_eq!(at_most, Reconciled { failed: 1, requeued: 0 });
     let (st, code, _, _) = state(&app, campaign, ids[1]).await;
     assert_eq!((st.as_str(), code.as_deref()), ("failed", Some("outcome_unknown")));
@@ -204,10 +211,46 @@ async fn a_sender_that_died_after_the_claim_leaves_the_row_in_doubt_until_a_webh
         .await
         .unwrap();
     stale(ids[2]).await.unwrap();
-    let at_least = reconcile_in_doubt(&app.pg, Duration::from_secs(600)).await.unwrap();
+    let at_least = reconcile_in_doubt(&app.pg, Duration::from_secs(600), 8).await.unwrap();
     assert_eq!(at_least, Reconciled { failed: 0, requeued: 1 });
     let s = sender(&app, app.state.cloud.clone()).await;
     assert!(matches!(s.send(campaign, ids[2]).await.unwrap(), SendResult::Accepted { .. }));
     assert_eq!(state(&app, campaign, ids[2]).await.3, 2, "a second attempt");
     assert_eq!(app.sim.accepted_count(), 1, "only the re-queued one was sent");
+
+    // Even at_least_once gives up once the attempts are used up: no endless resends.
+    sqlx::query("update recipients set state = 'in_doubt', attempt = 8, updated_at = now() - interval '1 hour' where campaign_id = $1 and contact_id = $2")
+        .bind(campaign)
+        .bind(ids[2])
+        .execute(&app.pg)
+        .await
+        .unwrap();
+    let capped = reconcile_in_doubt(&app.pg, Duration::from_secs(600), 8).await.unwrap();
+    assert_eq!(capped, Reconciled { failed: 1, requeued: 0 });
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_late_answer_settles_a_row_the_sweeper_put_in_doubt_and_a_retry_after_finish_excludes(pg: PgPool) {
+    use store::recipients::{Outcome, claim, record, sweep_stuck_sending};
+    let app = TestApp::spawn(pg).await;
+    let (campaign, ids) = queued_campaign(&app, &["+34612345601", "+34612345602"]).await;
+    let slow = claim(&app.pg, campaign, ids[0]).await.unwrap().unwrap();
+    sqlx::query("update recipients set sending_at = now() - interval '5 minutes' where campaign_id = $1")
+        .bind(campaign)
+        .execute(&app.pg)
+        .await
+        .unwrap();
+    sweep_stuck_sending(&app.pg, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(state(&app, campaign, ids[0]).await.0, "in_doubt");
+    let accepted = Outcome::Accepted { wamid: "wamid.SLOW", wa_id: None };
+    assert!(record(&app.pg, campaign, ids[0], slow.attempt, &accepted).await.unwrap(), "the real answer wins");
+    assert_eq!(state(&app, campaign, ids[0]).await.2.as_deref(), Some("wamid.SLOW"));
+
+    // A retryable answer arriving after the campaign was finished excludes the contact.
+    let late = claim(&app.pg, campaign, ids[1]).await.unwrap().unwrap();
+    assert_eq!(app.post(&format!("/v1/campaigns/{campaign}/finish"), json!({})).await.0, e2e::StatusCode::OK);
+    let retry = Outcome::Retry { at: chrono::Utc::now(), code: "rate_limited", reason: "throttled" };
+    assert!(record(&app.pg, campaign, ids[1], late.attempt, &retry).await.unwrap());
+    let (st, code, _, _) = state(&app, campaign, ids[1]).await;
+    assert_eq!((st.as_str(), code.as_deref()), ("excluded", Some("campaign_finished")), "never left queued forever");
 }

@@ -137,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
                     "seconds": (seconds * 1000.0).round() / 1000.0,
                 }),
                 PlanOutcome::NotActive => bail!("campaign {id} is not active (or does not exist)"),
+                PlanOutcome::InProgress => bail!("campaign {id} is being planned by another process right now"),
             }
         }
         Command::Key(KeyCommand::Revoke { org, id }) => match api_keys::revoke(&pg, OrgId(org), id).await? {

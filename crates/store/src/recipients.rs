@@ -34,9 +34,9 @@ pub struct Claim {
     pub opted_out: bool,
 }
 
-/// Claims a queued recipient of an active, unpaused campaign: exactly one
-/// caller wins; everyone else (a duplicated job, a finished campaign) gets
-/// `None` and has nothing to do.
+/// Claims a queued recipient of an active, unpaused campaign whose back-off
+/// (if any) is over: exactly one caller wins; everyone else (a duplicated or
+/// early job, a finished campaign) gets `None` and has nothing to do.
 pub async fn claim(db: impl PgExecutor<'_>, campaign_id: i64, contact_id: i64) -> sqlx::Result<Option<Claim>> {
     sqlx::query_as!(
         Claim,
@@ -46,6 +46,7 @@ pub async fn claim(db: impl PgExecutor<'_>, campaign_id: i64, contact_id: i64) -
                    updated_at = now()
                from campaigns cp
                where r.campaign_id = $1 and r.contact_id = $2 and r.state = 'queued'
+                 and (r.next_attempt_at is null or r.next_attempt_at <= now())
                  and cp.id = r.campaign_id and cp.lifecycle = 'active' and cp.paused_at is null
                returning r.campaign_id, r.contact_id, r.org_id, r.attempt, r.phone, r.params
            )
@@ -86,7 +87,7 @@ pub enum Outcome<'a> {
 }
 
 /// Records the outcome of attempt `attempt`; `false` when the row is no
-/// longer in that attempt (another job or a sweeper got there first).
+/// longer in that attempt (another job or a sweeper settled it).
 pub async fn record(
     db: impl PgExecutor<'_>,
     campaign_id: i64,
@@ -103,19 +104,27 @@ pub async fn record(
         Outcome::Retry { at, code, reason } => ("queued", None, None, Some(code), Some(reason), None, Some(at)),
         Outcome::InDoubt { reason } => ("in_doubt", None, None, Some("outcome_unknown"), Some(reason), None, None),
     };
+    // From `in_doubt` too: a slow sender's real answer, arriving after the
+    // sweeper gave up on it, is better than "outcome unknown". A retry for a
+    // campaign that is no longer active (finished meanwhile) excludes the
+    // contact instead of leaving it queued where nothing will look again.
     let done = sqlx::query!(
         r#"update recipients set
-               state = $4,
+               state = case when $4 = 'queued' and not exists
+                                 (select 1 from campaigns where id = $1 and lifecycle = 'active')
+                            then 'excluded' else $4 end,
                wamid = coalesce($5, wamid),
                wa_id = coalesce($6, wa_id),
-               reason_code = $7,
+               reason_code = case when $4 = 'queued' and not exists
+                                       (select 1 from campaigns where id = $1 and lifecycle = 'active')
+                                  then 'campaign_finished' else $7 end,
                reason = $8,
                meta_error_code = $9::bigint::integer,
                next_attempt_at = $10,
                accepted_at = case when $4 = 'accepted' then now() else accepted_at end,
                failed_at = case when $4 = 'failed' then now() else failed_at end,
                updated_at = now()
-           where campaign_id = $1 and contact_id = $2 and state = 'sending' and attempt = $3"#,
+           where campaign_id = $1 and contact_id = $2 and state in ('sending', 'in_doubt') and attempt = $3"#,
         campaign_id,
         contact_id,
         attempt,
@@ -136,6 +145,8 @@ pub async fn record(
 /// campaign's own pace (contacts per hour when it was scheduled).
 #[derive(Debug, Clone)]
 pub struct SendLimits {
+    pub org_id: i64,
+    pub number_id: i64,
     pub phone_number_id: String,
     pub throughput_per_sec: i32,
     pub pace_per_second: Option<f64>,
@@ -154,13 +165,14 @@ impl SendLimits {
     }
 }
 
-/// The limits of an active campaign, read before waiting on the limiter.
+/// The limits of an active, unpaused campaign, read before waiting on the limiter.
 pub async fn send_limits(db: impl PgExecutor<'_>, campaign_id: i64) -> sqlx::Result<Option<SendLimits>> {
     sqlx::query_as!(
         SendLimits,
-        r#"select n.phone_number_id, n.throughput_per_sec, cp.pace_per_second, cp.pace_per_hour
+        r#"select cp.org_id, n.id as number_id, n.phone_number_id, n.throughput_per_sec, cp.pace_per_second,
+                  cp.pace_per_hour
            from campaigns cp join wa_numbers n on n.id = cp.number_id
-           where cp.id = $1 and cp.lifecycle = 'active'"#,
+           where cp.id = $1 and cp.lifecycle = 'active' and cp.paused_at is null"#,
         campaign_id
     )
     .fetch_optional(db)
@@ -217,24 +229,34 @@ pub struct Reconciled {
 
 /// Sweeper: rows in doubt for longer than `window` without a webhook are
 /// settled by their campaign's delivery policy.
-pub async fn reconcile_in_doubt(db: &crate::PgPool, window: std::time::Duration) -> sqlx::Result<Reconciled> {
+/// `at_least_once` rows that already used `max_attempts` fail too: a
+/// Cloud API that keeps hanging must not make us resend forever.
+pub async fn reconcile_in_doubt(
+    db: &crate::PgPool,
+    window: std::time::Duration,
+    max_attempts: i32,
+) -> sqlx::Result<Reconciled> {
     let secs = window.as_secs_f64();
     let failed = sqlx::query!(
         r#"update recipients r set state = 'failed', failed_at = now(), reason_code = 'outcome_unknown',
                   reason = 'outcome unknown, not retried', updated_at = now()
            from campaigns cp
-           where cp.id = r.campaign_id and cp.delivery_policy = 'at_most_once'
+           where cp.id = r.campaign_id
+             and (cp.delivery_policy = 'at_most_once' or r.attempt >= $2 or cp.lifecycle <> 'active')
              and r.state = 'in_doubt' and r.updated_at < now() - make_interval(secs => $1)"#,
-        secs
+        secs,
+        max_attempts
     )
     .execute(db)
     .await?;
     let requeued = sqlx::query!(
         r#"update recipients r set state = 'queued', queued_at = now(), next_attempt_at = now(), updated_at = now()
            from campaigns cp
-           where cp.id = r.campaign_id and cp.delivery_policy = 'at_least_once'
+           where cp.id = r.campaign_id and cp.delivery_policy = 'at_least_once' and cp.lifecycle = 'active'
+             and r.attempt < $2
              and r.state = 'in_doubt' and r.updated_at < now() - make_interval(secs => $1)"#,
-        secs
+        secs,
+        max_attempts
     )
     .execute(db)
     .await?;

@@ -14,11 +14,13 @@ pub async fn queue_next(db: impl PgExecutor<'_>, campaign_id: i64, limit: i64) -
     sqlx::query_scalar!(
         r#"with picked as materialized (
                -- Materialized: evaluated once, so the limit holds (as a joined
-               -- subquery it could be rescanned per row and take more).
+               -- subquery it could be rescanned per row and take more). No
+               -- order: the (campaign_id, state) index gives the first n
+               -- planned rows without reading the rest.
                select contact_id from recipients
                where campaign_id = $1 and state = 'planned'
                  and exists (select 1 from campaigns where id = $1 and lifecycle = 'active' and paused_at is null)
-               order by contact_id limit $2
+               limit $2
                for update skip locked
            )
            update recipients r set state = 'queued', queued_at = now(), updated_at = now()
@@ -93,12 +95,15 @@ pub async fn sending(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<i64>> {
 }
 
 /// Active campaigns launched longer than `older_than` ago and still not
-/// planned: their launch job was lost (Redis flushed) or failed.
+/// planned: their launch job was lost (Redis flushed) or failed. Each is
+/// returned at most once per `older_than` (its `updated_at` is stamped), so
+/// a slow plan does not get a pile of launch jobs.
 pub async fn stuck_launches(db: impl PgExecutor<'_>, older_than: std::time::Duration) -> sqlx::Result<Vec<i64>> {
     sqlx::query_scalar!(
-        r#"select id from campaigns
-           where lifecycle = 'active' and planned_at is null and launched_at < now() - make_interval(secs => $1)
-           order by id"#,
+        r#"update campaigns set updated_at = now()
+           where lifecycle = 'active' and planned_at is null
+             and launched_at < now() - make_interval(secs => $1) and updated_at < now() - make_interval(secs => $1)
+           returning id"#,
         older_than.as_secs_f64()
     )
     .fetch_all(db)

@@ -21,17 +21,27 @@ pub enum PlanOutcome {
     AlreadyPlanned(LedgerCounts),
     /// The campaign is not active (finished before its launch job ran, or deleted).
     NotActive,
+    /// Another launch job is planning it right now.
+    InProgress,
 }
 
 /// Plans the ledger of an Active campaign, once. Runs in the caller's
 /// transaction, which should commit right after.
 pub async fn plan(tx: &mut PgConnection, campaign_id: i64) -> sqlx::Result<PlanOutcome> {
-    let Some(campaign) =
-        sqlx::query!("select org_id, lifecycle, planned_at from campaigns where id = $1 for update", campaign_id)
-            .fetch_optional(&mut *tx)
-            .await?
+    // `skip locked`: a duplicated launch job returns at once instead of
+    // holding a connection while another plans (a locked row reads as none).
+    let Some(campaign) = sqlx::query!(
+        "select org_id, lifecycle, planned_at from campaigns where id = $1 for update skip locked",
+        campaign_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
     else {
-        return Ok(PlanOutcome::NotActive);
+        let exists =
+            sqlx::query_scalar!(r#"select exists (select 1 from campaigns where id = $1) as "e!""#, campaign_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        return Ok(if exists { PlanOutcome::InProgress } else { PlanOutcome::NotActive });
     };
     if campaign.lifecycle != "active" {
         return Ok(PlanOutcome::NotActive);

@@ -178,8 +178,8 @@ pub async fn schedule(
     let per_hour = check_contacts_per_hour(body.contacts_per_hour)
         .map_err(|e| ApiError::invalid("invalid_pace", e.to_string(), Some("contacts_per_hour".into())))?;
     let per_hour = i32::try_from(per_hour).map_err(anyhow::Error::from)?;
-    // Valid until a day after the start, as far as one upload reaches; the
-    // scheduler renews it again when it launches the campaign.
+    // Valid until a day after the start, as far as one upload reaches (the
+    // scheduled launch does not renew it yet: docs/sending.md, "Open").
     let horizon = (body.at - now + TimeDelta::days(1)).min(TimeDelta::days(29));
     let media = prepare_start(&state, auth.org(), id, horizon, schedulable).await?;
     let mut tx = state.pg.begin().await?;
