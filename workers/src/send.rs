@@ -10,7 +10,7 @@ use chrono::{TimeDelta, Utc};
 use domain::campaign::{Binding, Component, FrozenValues, Param, render};
 use ratelimit::{CampaignLimit, LimitError, Limiter, NumberLimit, Rate};
 use store::{
-    OrgId, PgPool,
+    OrgId, PgPool, campaigns,
     crypto::Cipher,
     numbers,
     recipients::{self, Claim, Outcome},
@@ -70,6 +70,10 @@ pub enum SendResult {
     },
     Excluded {
         code: &'static str,
+    },
+    /// The campaign was paused (a Halt-class answer); the recipient waits queued.
+    Paused {
+        code: String,
     },
     /// Back in the queue: run the job again after this long.
     Retry {
@@ -210,7 +214,19 @@ impl Sender {
             // The outcome must still be recorded; the next 130429 pauses again.
             tracing::warn!(error.cause_chain = ?e, "could not pause the number after 130429");
         }
-        let retryable = matches!(class, ErrorClass::RetryNow | ErrorClass::RetryLater | ErrorClass::Halt);
+        if class == ErrorClass::Halt {
+            // The sender itself cannot send (token, account, template state):
+            // failing every contact one by one would be wrong. Pause the
+            // campaign with the reason; the row waits in the queue for a resume.
+            let why = format!("WhatsApp refused to send from this campaign: {reason} ({code})");
+            if campaigns::pause(&self.pg, claim.campaign_id, &why).await? {
+                tracing::warn!(campaign.id = claim.campaign_id, %code, "campaign paused");
+            }
+            let at = Utc::now();
+            self.record(claim, &Outcome::Retry { at, code: &code, reason: &reason }).await?;
+            return Ok(SendResult::Paused { code });
+        }
+        let retryable = matches!(class, ErrorClass::RetryNow | ErrorClass::RetryLater);
         if retryable && claim.attempt < self.policy.max_attempts {
             let after = self.policy.backoff(claim.attempt);
             let at = Utc::now() + TimeDelta::from_std(after)?;

@@ -254,3 +254,30 @@ async fn a_late_answer_settles_a_row_the_sweeper_put_in_doubt_and_a_retry_after_
     let (st, code, _, _) = state(&app, campaign, ids[1]).await;
     assert_eq!((st.as_str(), code.as_deref()), ("excluded", Some("campaign_finished")), "never left queued forever");
 }
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn an_answer_that_halts_the_sender_pauses_the_campaign_until_it_is_resumed(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let (campaign, ids) = queued_campaign(&app, &["+34612345601", "+34612345602"]).await;
+    let s = sender(&app, app.state.cloud.clone()).await;
+    // Meta paused the template after the campaign started: 132015 for every send.
+    let mut templates = e2e::sim::templates();
+    templates.iter_mut().filter(|t| t.name == "order_update").for_each(|t| t.status = "PAUSED".into());
+    app.sim.set_templates(e2e::sim::WABA_ID, templates.clone());
+    let result = s.send(campaign, ids[0]).await.unwrap();
+    assert!(matches!(result, SendResult::Paused { .. }), "{result:?}");
+    let (_, c) = app.get(&format!("/v1/campaigns/{campaign}")).await;
+    assert!(c["paused_at"].is_string(), "{c}");
+    assert!(c["pause_reason"].as_str().unwrap().contains("template_paused"), "{c}");
+    assert_eq!(state(&app, campaign, ids[0]).await.0, "queued", "the contact waits; it did not fail");
+    assert_eq!(s.send(campaign, ids[1]).await.unwrap(), SendResult::NothingToDo, "nothing is sent while paused");
+
+    templates.iter_mut().for_each(|t| t.status = "APPROVED".into());
+    app.sim.set_templates(e2e::sim::WABA_ID, templates);
+    let (status, resumed) = app.post(&format!("/v1/campaigns/{campaign}/resume"), json!({})).await;
+    assert_eq!(status, e2e::StatusCode::OK, "{resumed}");
+    assert!(resumed["paused_at"].is_null());
+    assert!(matches!(s.send(campaign, ids[0]).await.unwrap(), SendResult::Accepted { .. }));
+    let (status, err) = app.post(&format!("/v1/campaigns/{campaign}/resume"), json!({})).await;
+    assert_eq!((status, e2e::code(&err)), (e2e::StatusCode::CONFLICT, "not_paused"));
+}

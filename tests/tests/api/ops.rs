@@ -64,6 +64,7 @@ async fn the_openapi_document_covers_every_route(pg: PgPool) {
         ("/v1/campaigns/{id}/launch", vec!["post"]),
         ("/v1/campaigns/{id}/schedule", vec!["post", "delete"]),
         ("/v1/campaigns/{id}/finish", vec!["post"]),
+        ("/v1/campaigns/{id}/resume", vec!["post"]),
         ("/healthz", vec!["get"]),
         ("/readyz", vec!["get"]),
         ("/metrics", vec!["get"]),

@@ -18,7 +18,7 @@ use sqlx::PgExecutor;
 
 pub use dispatch::{in_flight, launch_due, mark_fully_sent, queue_next, sending, stuck_launches};
 pub use forecast::{ForecastGroup, SampleContact, forecast, sample_contacts};
-pub use lifecycle::{FinishOutcome, finish, launch, schedule, unschedule};
+pub use lifecycle::{FinishOutcome, finish, launch, pause, resume, schedule, unschedule};
 pub use plan::{LedgerCounts, PlanOutcome, plan};
 pub use write::{
     CampaignChanges, ReferenceCheck, TemplateChoice, check_references, delete, insert, lock, resolve_test_phones,

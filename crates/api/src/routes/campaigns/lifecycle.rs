@@ -249,3 +249,29 @@ pub async fn finish(
     }
     Ok(Json(load(&state, auth.org(), id).await?))
 }
+
+/// Resumes a campaign the engine paused (e.g. WhatsApp refused the sender:
+/// a revoked token, a paused template); `pause_reason` said why. Sending
+/// goes on where it stopped.
+#[utoipa::path(
+    post, path = "/v1/campaigns/{id}/resume", tag = "campaigns", security(("api_key" = [])),
+    params(("id" = i64, Path, description = "Campaign id")),
+    responses(
+        (status = 200, body = CampaignView), (status = 404, body = ErrorBody),
+        (status = 409, description = "The campaign is not paused", body = ErrorBody),
+    )
+)]
+pub async fn resume(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<CampaignView>> {
+    let mut tx = state.pg.begin().await?;
+    let record = locked(&mut tx, auth.org(), id).await?;
+    if record.lifecycle() != Lifecycle::Active || record.paused_at.is_none() {
+        return Err(conflict("not_paused", "only an active, paused campaign can be resumed"));
+    }
+    campaigns::resume(&mut tx, auth.org(), id).await?;
+    tx.commit().await?;
+    Ok(Json(load(&state, auth.org(), id).await?))
+}

@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::launch))
         .routes(routes!(lifecycle::schedule, lifecycle::unschedule))
         .routes(routes!(lifecycle::finish))
+        .routes(routes!(lifecycle::resume))
 }
 
 fn not_found() -> ApiError {
