@@ -11,13 +11,13 @@ use serde_json::{Value, json};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
-    api: String,
+    pub(crate) api: String,
     /// An API key (admin) of the organization holding the sample contacts.
     #[arg(long, env = "API_KEY", hide_env_values = true)]
-    key: String,
+    pub(crate) key: String,
     /// How many contacts the audience should hold (the imported sample).
     #[arg(long, default_value_t = 1_000_000)]
-    contacts: i64,
+    pub(crate) contacts: i64,
     /// Forecasts to time; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -37,14 +37,14 @@ pub struct PlanArgs {
     database_url: String,
 }
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    key: String,
+pub(crate) struct Api {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) key: String,
 }
 
 impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let mut req = self.http.request(method.clone(), format!("{}{path}", self.base)).bearer_auth(&self.key);
         if let Some(body) = body {
             req = req.json(&body);
@@ -61,7 +61,7 @@ impl Api {
 
 /// Registers the number, syncs templates, adds a bot flow and creates the
 /// Ready campaign; returns its id.
-async fn ready_campaign(api: &Api, args: &Args) -> anyhow::Result<i64> {
+pub(crate) async fn ready_campaign(api: &Api, args: &Args) -> anyhow::Result<i64> {
     let post = reqwest::Method::POST;
     let number = api
         .call(

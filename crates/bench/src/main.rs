@@ -10,6 +10,7 @@
 //! ```
 
 mod forecast;
+mod limiter;
 mod sample;
 mod wa_sim;
 
@@ -54,6 +55,8 @@ enum Command {
     Forecast(forecast::Args),
     /// Time planning the ledger of such a campaign once launched.
     Plan(forecast::PlanArgs),
+    /// The achieved pace of a campaign sent by running workers, from wa-sim's log.
+    LimiterAccuracy(limiter::Args),
 }
 
 #[tokio::main]
@@ -74,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
         Command::WaSim(args) => emit(&wa_sim::run(args).await?),
         Command::Forecast(args) => emit(&forecast::run(args).await?),
         Command::Plan(args) => emit(&forecast::plan(args).await?),
+        Command::LimiterAccuracy(args) => emit(&limiter::run(args).await?),
     }
     Ok(())
 }
