@@ -61,13 +61,7 @@ async fn every_excluded_contact_gets_exactly_one_readable_reason(pg: PgPool) {
     let elsewhere_id = elsewhere["id"].as_i64().unwrap();
     assert_eq!(app.post(&format!("/v1/campaigns/{elsewhere_id}/launch"), json!({})).await.0, StatusCode::OK);
     for i in [10, 11] {
-        sqlx::query("insert into engagements (contact_id, campaign_id, org_id) values ($1, $2, $3)")
-            .bind(ids[i])
-            .bind(elsewhere_id)
-            .bind(app.org.0)
-            .execute(&app.pg)
-            .await
-            .unwrap();
+        app.engage(ids[i], elsewhere_id).await;
     }
     for phone in ["+34612345609", "+34612345612"] {
         sqlx::query("insert into opt_outs (org_id, phone, source) values ($1, $2, 'user_reply')")

@@ -152,13 +152,7 @@ async fn finishing_releases_the_contacts_and_stops_what_was_not_sent(pg: PgPool)
     assert_eq!(app.post(&format!("/v1/campaigns/{first_id}/launch"), json!({})).await.0, StatusCode::OK);
     // As the launch job would have planned it: both engaged, one sent, one still queued.
     for (contact, state) in [(ids[0], "sent"), (ids[1], "queued")] {
-        sqlx::query("insert into engagements (contact_id, campaign_id, org_id) values ($1, $2, $3)")
-            .bind(contact)
-            .bind(first_id)
-            .bind(app.org.0)
-            .execute(&app.pg)
-            .await
-            .unwrap();
+        app.engage(contact, first_id).await;
         sqlx::query(
             "insert into recipients (campaign_id, contact_id, org_id, phone, state) values ($1, $2, $3, 'x', $4)",
         )

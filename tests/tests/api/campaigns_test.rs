@@ -63,13 +63,7 @@ async fn a_test_number_engaged_in_an_active_campaign_is_excluded_like_in_a_real_
     let (status, _) = app.post(&format!("/v1/campaigns/{}/launch", real["id"]), json!({})).await;
     assert_eq!(status, StatusCode::OK);
     // The launch job (a worker) takes the engagements when it plans; here, as it would.
-    sqlx::query("insert into engagements (contact_id, campaign_id, org_id) values ($1, $2, $3)")
-        .bind(ids[0])
-        .bind(real["id"].as_i64().unwrap())
-        .bind(app.org.0)
-        .execute(&app.pg)
-        .await
-        .unwrap();
+    app.engage(ids[0], real["id"].as_i64().unwrap()).await;
 
     let template_id = app.template_id("order_update", "en_US").await;
     let (_, pilot) = app
