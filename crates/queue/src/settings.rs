@@ -56,16 +56,19 @@ pub struct QueueSettings {
 }
 
 impl QueueSettings {
-    /// A high-volume queue (send, status, reply): no leases, a dedupe window
-    /// that covers relay and sweeper re-pushes without keeping a key per
-    /// message for long (each costs Redis memory until it expires).
+    /// A high-volume queue (send, status, reply): no leases, and a short
+    /// dedupe window, since every key costs Redis memory until it expires.
     pub fn hot(queue: &str) -> Self {
         Self {
             queue: queue.to_owned(),
             batch_size: 100,
             heartbeat: Duration::from_secs(5),
             missed_heartbeats: 3,
-            idempotency_ttl: Duration::from_secs(15 * 60),
+            // Every send leaves a key until it expires: at 1,000 sends/s two
+            // minutes is ~120k keys (~12 MB); enough to absorb a duplicated
+            // push from the launch job and the tick racing. Re-pushes of lost
+            // work go without a key (the ledger claim dedupes them).
+            idempotency_ttl: Duration::from_secs(120),
             poll_interval: Duration::from_millis(50),
             lock_tasks: false,
         }
