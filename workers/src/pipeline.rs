@@ -281,7 +281,7 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
         let (p, stop) = (pipeline.clone(), stop.clone());
         tasks.spawn(async move {
             let routes = [(LaunchJob::OUTBOX_KIND.to_owned(), p.settings.queue::<LaunchJob>())];
-            let mut relay = Relay::with_routes(p.pg.clone(), p.redis.clone(), routes);
+            let mut relay = Relay::new(p.pg.clone(), p.redis.clone(), routes);
             let mut every = tokio::time::interval(p.settings.tick);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {

@@ -39,6 +39,7 @@ pub struct SendJob {
 
 impl Job for SendJob {
     const QUEUE: &'static str = "campaigns.send";
+    // Send jobs are pushed by the fan-out, never through the outbox.
     const OUTBOX_KIND: &'static str = "send";
 }
 
@@ -48,14 +49,4 @@ impl SendJob {
     pub fn dedupe_key(&self) -> String {
         format!("send:{}:{}", self.campaign_id, self.contact_id)
     }
-}
-
-/// Every outbox kind the relay knows, with its Redis queue. Rows of other
-/// kinds are left unpushed (a newer process may know them).
-pub const OUTBOX_QUEUES: &[(&str, &str)] =
-    &[(LaunchJob::OUTBOX_KIND, LaunchJob::QUEUE), (SendJob::OUTBOX_KIND, SendJob::QUEUE)];
-
-/// The Redis queue of an outbox kind.
-pub fn queue_for_outbox_kind(kind: &str) -> Option<&'static str> {
-    OUTBOX_QUEUES.iter().find(|(k, _)| *k == kind).map(|(_, q)| *q)
 }

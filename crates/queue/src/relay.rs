@@ -8,16 +8,13 @@
 //! works only with a TTL set, see [`crate::QueueSettings`]) makes every
 //! repeat a no-op, so each row becomes exactly one task while its key lives.
 
-use std::time::Duration;
-
 use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_redis::RedisStorage;
 use redis::aio::ConnectionManager;
 use serde_json::Value;
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 
-use crate::{OUTBOX_QUEUES, QueueSettings};
+use crate::QueueSettings;
 
 /// Rows read and pushed per round trip.
 pub const BATCH: i64 = 200;
@@ -40,18 +37,10 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// A relay for every kind in [`OUTBOX_QUEUES`], with our queue settings.
-    pub fn new(db: PgPool, conn: ConnectionManager) -> Self {
-        let routes = OUTBOX_QUEUES.iter().map(|(kind, queue)| (kind.to_string(), QueueSettings::for_queue(queue)));
-        Self::with_routes(db, conn, routes)
-    }
-
-    /// A relay for the given outbox kinds and their queues' settings.
-    pub fn with_routes(
-        db: PgPool,
-        conn: ConnectionManager,
-        routes: impl IntoIterator<Item = (String, QueueSettings)>,
-    ) -> Self {
+    /// A relay for the given outbox kinds (`job_outbox.queue`, e.g.
+    /// [`crate::Job::OUTBOX_KIND`]) and their queues' settings. Rows of other
+    /// kinds are left unpushed (a newer process may know them).
+    pub fn new(db: PgPool, conn: ConnectionManager, routes: impl IntoIterator<Item = (String, QueueSettings)>) -> Self {
         let routes: Vec<_> = routes.into_iter().map(|(kind, s)| (kind, s.storage::<Value>(conn.clone()))).collect();
         let kinds = routes.iter().map(|(k, _)| k.clone()).collect();
         Self { db, routes, kinds }
@@ -91,24 +80,6 @@ impl Relay {
             total += n;
             if n < BATCH as usize {
                 return Ok(total);
-            }
-        }
-    }
-
-    /// Relays every `every` until `stop` is cancelled; failures are logged
-    /// and retried on the next round.
-    pub async fn run(mut self, every: Duration, stop: CancellationToken) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            match self.relay_all().await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(pushed = n, "relayed outbox jobs"),
-                Err(e) => tracing::warn!(error = %e, "outbox relay failed; retrying"),
             }
         }
     }

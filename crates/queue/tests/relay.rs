@@ -27,8 +27,8 @@ async fn each_outbox_row_becomes_one_task_even_when_relayed_concurrently_and_aga
     }
     insert(&db, "unknown-kind", "other:1", 1).await;
     let routes = [("launch".to_string(), settings.clone())];
-    let mut a = Relay::with_routes(db.clone(), conn.clone(), routes.clone());
-    let mut b = Relay::with_routes(db.clone(), conn.clone(), routes);
+    let mut a = Relay::new(db.clone(), conn.clone(), routes.clone());
+    let mut b = Relay::new(db.clone(), conn.clone(), routes);
 
     let (ra, rb) = tokio::join!(a.relay_all(), b.relay_all());
     assert!(ra.unwrap() + rb.unwrap() >= 250);

@@ -9,10 +9,10 @@ use serde::Serialize;
 use store::campaigns::{self, CampaignRecord, SampleContact};
 use utoipa::ToSchema;
 
-use super::not_found;
+use super::{not_found, ready};
 use crate::{
     auth::Auth,
-    error::{ApiError, ApiResult, ErrorBody, ProblemBody},
+    error::{ApiError, ApiResult, ErrorBody},
     extract::ApiPath,
     state::AppState,
 };
@@ -91,15 +91,7 @@ pub async fn forecast(
     let started = Instant::now();
     let record = campaigns::get(&state.pg, auth.org(), id).await?.ok_or_else(not_found)?;
     match record.lifecycle() {
-        Lifecycle::Editable | Lifecycle::Scheduled => {
-            let problems = record.problems();
-            if !problems.is_empty() {
-                return Err(ApiError::NotReady {
-                    message: "a draft cannot be forecast; complete it first".into(),
-                    problems: problems.iter().map(ProblemBody::from).collect(),
-                });
-            }
-        }
+        Lifecycle::Editable | Lifecycle::Scheduled => ready(&record)?,
         Lifecycle::Active | Lifecycle::Finished => {
             return Err(ApiError::Conflict {
                 code: "already_launched",

@@ -10,11 +10,11 @@ use store::{
 };
 use utoipa::ToSchema;
 
-use super::{load, not_found, view::CampaignView};
+use super::{load, not_found, ready, view::CampaignView};
 use crate::{
     auth::Auth,
     cloud::ensure_media_fresh,
-    error::{ApiError, ApiResult, ErrorBody, ProblemBody},
+    error::{ApiError, ApiResult, ErrorBody},
     extract::{ApiJson, ApiPath, OptionalJson},
     state::AppState,
 };
@@ -70,21 +70,6 @@ fn same_media(record: &CampaignRecord, prepared: Option<i64>) -> ApiResult<()> {
 async fn locked(tx: &mut sqlx::PgConnection, org: OrgId, id: i64) -> ApiResult<CampaignRecord> {
     campaigns::lock(tx, org, id).await?.ok_or_else(not_found)?;
     campaigns::get(&mut *tx, org, id).await?.ok_or_else(not_found)
-}
-
-/// 409 unless the campaign is complete.
-fn ready(record: &CampaignRecord) -> ApiResult<()> {
-    let problems = record.problems();
-    if problems.is_empty() {
-        return Ok(());
-    }
-    Err(ApiError::NotReady {
-        message: format!(
-            "the campaign is a draft: {}",
-            problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ")
-        ),
-        problems: problems.iter().map(ProblemBody::from).collect(),
-    })
 }
 
 fn conflict(code: &'static str, message: &str) -> ApiError {

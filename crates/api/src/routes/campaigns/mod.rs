@@ -35,6 +35,22 @@ async fn load(state: &AppState, org: OrgId, id: i64) -> ApiResult<view::Campaign
     campaigns::get(&state.pg, org, id).await?.map(view::CampaignView::from).ok_or_else(not_found)
 }
 
+/// 409 `campaign_not_ready` unless the campaign is complete; the message
+/// and `problems` say what is missing.
+fn ready(record: &campaigns::CampaignRecord) -> ApiResult<()> {
+    let problems = record.problems();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::NotReady {
+        message: format!(
+            "the campaign is a draft: {}",
+            problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ")
+        ),
+        problems: problems.iter().map(crate::error::ProblemBody::from).collect(),
+    })
+}
+
 /// Only Draft and Ready campaigns can change (P13).
 fn editable(lifecycle: &str) -> ApiResult<()> {
     match Lifecycle::parse(lifecycle) {
