@@ -100,10 +100,7 @@ impl Sender {
         };
         // Read before the claim: a worker that cannot decrypt the token (a
         // wrong APP_ENCRYPTION_KEY) must fail before it takes the row.
-        let token = numbers::credentials(&self.pg, &self.cipher, OrgId(limits.org_id), limits.number_id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("number {} of campaign {campaign_id} is gone", limits.number_id))?
-            .access_token;
+        let token = numbers::decrypt_access_token(&self.cipher, OrgId(limits.org_id), &limits.access_token_enc)?;
         // Waiting comes before the claim: a send held back by the limiter has
         // not used an attempt.
         let number =

@@ -193,6 +193,12 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// Decrypts a number's stored access token (`wa_numbers.access_token_enc`),
+/// for callers that read the column in a query of their own.
+pub fn decrypt_access_token(cipher: &Cipher, org: OrgId, stored: &[u8]) -> Result<String, crate::crypto::CipherError> {
+    cipher.decrypt(&token_context(org), stored)
+}
+
 pub async fn credentials(
     db: impl PgExecutor<'_>,
     cipher: &Cipher,

@@ -148,6 +148,9 @@ pub struct SendLimits {
     pub org_id: i64,
     pub number_id: i64,
     pub phone_number_id: String,
+    /// Encrypted: [`crate::numbers::decrypt_access_token`]. Read here so a
+    /// send costs no separate query for it.
+    pub access_token_enc: Vec<u8>,
     pub throughput_per_sec: i32,
     pub pace_per_second: Option<f64>,
     pub pace_per_hour: Option<i32>,
@@ -169,8 +172,8 @@ impl SendLimits {
 pub async fn send_limits(db: impl PgExecutor<'_>, campaign_id: i64) -> sqlx::Result<Option<SendLimits>> {
     sqlx::query_as!(
         SendLimits,
-        r#"select cp.org_id, n.id as number_id, n.phone_number_id, n.throughput_per_sec, cp.pace_per_second,
-                  cp.pace_per_hour
+        r#"select cp.org_id, n.id as number_id, n.phone_number_id, n.access_token_enc, n.throughput_per_sec,
+                  cp.pace_per_second, cp.pace_per_hour
            from campaigns cp join wa_numbers n on n.id = cp.number_id
            where cp.id = $1 and cp.lifecycle = 'active' and cp.paused_at is null"#,
         campaign_id
