@@ -23,6 +23,12 @@ pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:56379".to_owned())
 }
 
+/// The `WEBHOOK_VERIFY_TOKEN` of test apps.
+pub const WEBHOOK_VERIFY_TOKEN: &str = "test-webhook-verify-token";
+
+/// A simulator webhook URL that [`TestApp`] replaces with its own endpoint.
+const TO_THIS_APP: &str = "<this app>";
+
 /// A running API with one organization and its admin key.
 #[derive(Debug)]
 pub struct TestApp {
@@ -50,16 +56,42 @@ impl TestApp {
     }
 
     pub async fn spawn_with(pg: PgPool, limits: Limits) -> Self {
-        Self::spawn_full(pg, limits, sim::config()).await
+        Self::spawn_full(pg, limits, sim::config(), Some(WEBHOOK_VERIFY_TOKEN)).await
     }
 
     /// With a simulator configured by the test.
     pub async fn spawn_with_sim(pg: PgPool, sim_config: wa_sim::Config) -> Self {
-        Self::spawn_full(pg, Limits::default(), sim_config).await
+        Self::spawn_full(pg, Limits::default(), sim_config, Some(WEBHOOK_VERIFY_TOKEN)).await
     }
 
-    async fn spawn_full(pg: PgPool, limits: Limits, sim_config: wa_sim::Config) -> Self {
+    /// With a simulator that sends its signed webhooks (statuses, replies) to
+    /// this app's `/webhooks/whatsapp`, configured by `webhooks`.
+    pub async fn spawn_with_webhooks(pg: PgPool, webhooks: impl FnOnce(&mut wa_sim::config::WebhookConfig)) -> Self {
+        let mut config = sim::config();
+        config.webhook.url = Some(TO_THIS_APP.to_owned());
+        webhooks(&mut config.webhook);
+        Self::spawn_full(pg, Limits::default(), config, Some(WEBHOOK_VERIFY_TOKEN)).await
+    }
+
+    /// Without `WEBHOOK_VERIFY_TOKEN`.
+    pub async fn spawn_without_webhook_token(pg: PgPool) -> Self {
+        Self::spawn_full(pg, Limits::default(), sim::config(), None).await
+    }
+
+    async fn spawn_full(
+        pg: PgPool,
+        limits: Limits,
+        sim_config: wa_sim::Config,
+        webhook_verify_token: Option<&str>,
+    ) -> Self {
         let stop = CancellationToken::new();
+        // Bound first, so a simulator that sends webhooks knows where to.
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let mut sim_config = sim_config;
+        if sim_config.webhook.url.as_deref() == Some(TO_THIS_APP) {
+            sim_config.webhook.url = Some(format!("{base}/webhooks/whatsapp"));
+        }
         let sim = Simulator::start_until(sim_config, stop.clone().cancelled_owned()).await.expect("wa-sim starts");
         let cloud = whatsapp::CloudClient::new(whatsapp::ClientConfig {
             base_url: sim.base_url(),
@@ -74,10 +106,10 @@ impl TestApp {
         };
         let redis = connections.redis().await.expect("Redis must run (scripts/services up)");
         let cipher = Cipher::from_base64(&Cipher::generate_key()).expect("fresh key");
-        let state = AppState::new(pg.clone(), cipher, cloud, limits, Settings::default());
+        let state = AppState::new(pg.clone(), cipher, cloud, limits, Settings::default())
+            .with_webhook_verify_token(webhook_verify_token.map(Secret::new));
         let router = api::router(state.clone(), Readiness { pg: pg.clone(), redis }, telemetry::metrics_handle());
-        let server = api::ApiServer::bind(SocketAddr::from(([127, 0, 0, 1], 0)), router).await.expect("bind");
-        let base = format!("http://{}", server.local_addr().expect("addr"));
+        let server = api::ApiServer::from_listener(listener, router);
         tokio::spawn(server.run(stop.clone().cancelled_owned()));
         let (org, key) = new_org(&pg, "Acme").await;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
@@ -133,6 +165,20 @@ impl TestApp {
 
     pub async fn import_csv(&self, csv: impl Into<reqwest::Body>) -> (StatusCode, Value) {
         send(self.req(reqwest::Method::POST, "/v1/contacts/import").header("content-type", "text/csv").body(csv)).await
+    }
+
+    /// POSTs a raw webhook body to `/webhooks/whatsapp` with this
+    /// `X-Hub-Signature-256` (none when `None`), without an API key.
+    pub async fn post_webhook(&self, body: &[u8], signature: Option<&str>) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .post(self.url("/webhooks/whatsapp"))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(signature) = signature {
+            req = req.header(whatsapp::SIGNATURE_HEADER, signature);
+        }
+        send(req).await
     }
 
     /// Another organization with its own admin key, on the same server.

@@ -36,6 +36,14 @@ pub struct WorkerConfig {
     /// apalis send workers in this process; each runs the tasks it fetches concurrently.
     #[arg(long, env = "SEND_CONCURRENCY", default_value_t = 4)]
     pub send_concurrency: usize,
+    /// The most recipients one campaign may have queued or being sent at once,
+    /// whatever its pace (1 to 5000: the apalis-redis queue wedges from ~8,000 due tasks).
+    #[arg(long, env = "SEND_WINDOW_MAX", default_value_t = workers::pipeline::DEFAULT_WINDOW_MAX,
+          value_parser = clap::value_parser!(i64).range(1..=workers::pipeline::WINDOW_MAX_LIMIT))]
+    pub send_window_max: i64,
+    /// Status consumers in this process; each claims and applies batches of stored webhooks.
+    #[arg(long, env = "STATUS_CONCURRENCY", default_value_t = 2)]
+    pub status_concurrency: usize,
     /// Prepended to every queue and limiter key: lets several deployments share one Redis.
     #[arg(long, env = "QUEUE_PREFIX", default_value = "")]
     pub queue_prefix: String,

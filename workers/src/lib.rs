@@ -1,5 +1,8 @@
 //! The worker's jobs as a library, so tests drive them directly; the
 //! `campaigns-worker` binary wires them to the queues.
 
+pub mod ingest;
+pub mod ledger;
 pub mod pipeline;
+pub mod reply;
 pub mod send;

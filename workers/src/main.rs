@@ -1,9 +1,9 @@
 //! `campaigns-worker`: one process per start, with a unique name
 //! (`{host}-{boot id}`), registered in Postgres with a heartbeat, serving
 //! `/healthz`, `/readyz` and `/metrics`, and stopping cleanly on SIGTERM.
-//! It runs the queues `WORKER_QUEUES` names: `launch` and `send` consumers
-//! and the `scheduler` tick (workers::pipeline); `status`, `reply` and
-//! `report` arrive with their issues.
+//! It runs the queues `WORKER_QUEUES` names: `launch`, `send` and `reply`
+//! consumers, the `status` consumers of stored webhooks and the `scheduler`
+//! tick (workers::pipeline); `report` arrives with its issue.
 
 mod config;
 mod registry;
@@ -17,6 +17,7 @@ use process::{ops, shutdown, telemetry};
 use store::crypto::Cipher;
 use workers::{
     pipeline::{Pipeline, Settings},
+    reply::{Replier, ReplyPolicy},
     send::{RetryPolicy, Sender},
 };
 
@@ -28,10 +29,10 @@ async fn pipeline(config: &WorkerConfig, name: &str, pg: store::PgPool) -> anyho
         queue::connect(config.connections.redis_url.expose()).await.context("connecting to Redis for the queues")?;
     let cipher = match &config.encryption_key {
         Some(key) => Cipher::from_base64(key.expose())?,
-        None if config.runs("send") => {
-            anyhow::bail!("the send queue needs APP_ENCRYPTION_KEY to use the numbers' tokens")
+        None if config.runs("send") || config.runs("reply") => {
+            anyhow::bail!("the send and reply queues need APP_ENCRYPTION_KEY (numbers' tokens, bot flows' secrets)")
         }
-        // Never used without the send queue.
+        // Never used without the send and reply queues.
         None => Cipher::from_base64(&Cipher::generate_key())?,
     };
     let cloud = whatsapp::CloudClient::new(whatsapp::ClientConfig {
@@ -39,6 +40,7 @@ async fn pipeline(config: &WorkerConfig, name: &str, pg: store::PgPool) -> anyho
         api_version: config.whatsapp_api_version.clone(),
         ..whatsapp::ClientConfig::default()
     })?;
+    let replier = Replier::new(pg.clone(), cipher.clone(), ReplyPolicy::default())?;
     let sender = Sender {
         pg: pg.clone(),
         cipher,
@@ -51,8 +53,12 @@ async fn pipeline(config: &WorkerConfig, name: &str, pg: store::PgPool) -> anyho
     settings.launch = config.runs("launch");
     settings.send = config.runs("send");
     settings.scheduler = config.runs("scheduler");
+    settings.status = config.runs("status");
+    settings.reply = config.runs("reply");
     settings.send_slots = config.send_concurrency;
-    Ok(Arc::new(Pipeline { settings, pg, redis, sender }))
+    settings.window_max = config.send_window_max;
+    settings.ingest.concurrency = config.status_concurrency;
+    Ok(Arc::new(Pipeline { settings, pg, redis, sender, replier }))
 }
 
 #[tokio::main]

@@ -1,5 +1,6 @@
-//! The queue consumers (launch, send) and the scheduler tick, wired on the
-//! `queue` crate's storages, promoter, janitor, supervisor and outbox relay.
+//! The queue consumers (launch, send, reply), the status consumers
+//! ([`crate::ingest`]) and the scheduler tick, wired on the `queue` crate's
+//! storages, promoter, janitor, supervisor and outbox relay.
 //!
 //! Fan-out is bounded by design: each active campaign has at most its pace ×
 //! [`Settings::window`] recipients queued, so no queue ever holds thousands
@@ -11,20 +12,33 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use queue::{
-    Job, JobError, LaunchJob, QueueSettings, Relay, SendJob, Supervisor,
+    Job, JobError, LaunchJob, QueueSettings, Relay, ReplyJob, SendJob, Supervisor,
     apalis::prelude::{Data, TaskBuilder, TaskSink, WorkerBuilder},
     apalis_redis::RedisStorage,
     janitor, promoter, until_cancelled, worker_name,
 };
 use redis::aio::ConnectionManager;
-use store::{PgPool, campaigns, recipients};
+use store::{PgPool, campaigns, inbound, recipients};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::send::{SendResult, Sender};
+use crate::{
+    ingest::{Ingest, IngestSettings},
+    ledger::Ledger,
+    reply::{Delivered, Replier},
+    send::{SendResult, Sender},
+};
 
-/// The most recipients one campaign may have queued at once.
-const MAX_WINDOW: i64 = 1_000;
+/// The default of [`Settings::window_max`] (`SEND_WINDOW_MAX`).
+pub const DEFAULT_WINDOW_MAX: i64 = 1_000;
+
+/// The highest [`Settings::window_max`] accepted: well below the ~8,000 due
+/// tasks at which apalis-redis's `fetch_next` wedges a queue, with room for
+/// retries and a second campaign's window in the same second.
+pub const WINDOW_MAX_LIMIT: i64 = 5_000;
+
+/// Lost rows (or replies) pushed again per sweep.
+const REPUSH_BATCH: i64 = 1_000;
 
 /// How the pipeline runs; [`Settings::new`] has the production defaults.
 #[derive(Debug, Clone)]
@@ -36,10 +50,21 @@ pub struct Settings {
     pub launch: bool,
     pub send: bool,
     pub scheduler: bool,
+    /// Apply the webhook batches the API stored (the `status` queue).
+    pub status: bool,
+    /// Deliver inbound messages to bot flows (the `reply` queue).
+    pub reply: bool,
+    pub ingest: IngestSettings,
     /// apalis send workers per process; each runs the tasks it fetches concurrently.
     pub send_slots: usize,
     /// Seconds of pace kept queued per campaign.
     pub window: Duration,
+    /// The most recipients one campaign may have queued or being sent at
+    /// once (`SEND_WINDOW_MAX`), whatever its pace; clamped to
+    /// 1..=[`WINDOW_MAX_LIMIT`]. Send workers top a campaign's window up
+    /// after every quarter of it they finish, so a full window does not wait
+    /// for the next tick.
+    pub window_max: i64,
     pub tick: Duration,
     /// A `sending` row older than this is `in_doubt` (its sender died).
     pub stuck_sending: Duration,
@@ -57,8 +82,12 @@ impl Settings {
             launch: true,
             send: true,
             scheduler: true,
+            status: true,
+            reply: true,
+            ingest: IngestSettings::default(),
             send_slots: 4,
             window: Duration::from_secs(5),
+            window_max: DEFAULT_WINDOW_MAX,
             tick: Duration::from_secs(1),
             stuck_sending: Duration::from_secs(120),
             reconcile_window: Duration::from_secs(600),
@@ -69,6 +98,16 @@ impl Settings {
     fn queue<J: Job>(&self) -> QueueSettings {
         QueueSettings { queue: format!("{}{}", self.queue_prefix, J::QUEUE), ..QueueSettings::for_job::<J>() }
     }
+
+    /// [`Settings::window_max`], within its bounds.
+    fn window_cap(&self) -> i64 {
+        self.window_max.clamp(1, WINDOW_MAX_LIMIT)
+    }
+
+    /// A send worker tops a campaign up after this many of its sends finish.
+    fn top_up_every(&self) -> u32 {
+        u32::try_from((self.window_cap() / 4).max(1)).unwrap_or(u32::MAX)
+    }
 }
 
 /// What every handler shares.
@@ -78,6 +117,7 @@ pub struct Pipeline {
     pub pg: PgPool,
     pub redis: ConnectionManager,
     pub sender: Sender,
+    pub replier: Replier,
 }
 
 impl Pipeline {
@@ -89,17 +129,46 @@ impl Pipeline {
         self.settings.queue::<LaunchJob>().storage(self.redis.clone())
     }
 
-    /// Tops a campaign's queued window up to its pace × the window; returns
-    /// how many send jobs were pushed.
+    fn replies(&self) -> RedisStorage<ReplyJob> {
+        self.settings.queue::<ReplyJob>().storage(self.redis.clone())
+    }
+
+    /// The status consumers' state.
+    pub fn ingest(&self) -> Ingest {
+        Ingest {
+            pg: self.pg.clone(),
+            redis: self.redis.clone(),
+            replies: self.settings.queue::<ReplyJob>(),
+            settings: self.settings.ingest.clone(),
+        }
+    }
+
+    /// Tops a campaign's queued window up to its pace × the window (at most
+    /// [`Settings::window_max`]); returns how many send jobs were pushed.
+    ///
+    /// One process at a time per campaign (a transaction-scoped advisory
+    /// lock; a caller that finds it taken does nothing, the holder is
+    /// filling the same window), so the tick, the launch job and the send
+    /// workers' top-ups in any number of processes never overfill it.
     pub async fn fan_out(&self, campaign_id: i64) -> anyhow::Result<usize> {
-        let Some(limits) = recipients::send_limits(&self.pg, campaign_id).await? else { return Ok(0) };
-        let window =
-            ((limits.pace_per_second() * self.settings.window.as_secs_f64()).ceil() as i64).clamp(1, MAX_WINDOW);
-        let room = window - campaigns::in_flight(&self.pg, campaign_id).await?;
+        let mut tx = self.pg.begin().await?;
+        // The two-key form: its key space is apart from the scheduler's one-key lock.
+        let mine: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock(hashtext('campaigns.fan_out'), $1)")
+            .bind(i32::try_from(campaign_id.rem_euclid(1 << 31)).unwrap_or_default())
+            .fetch_one(&mut *tx)
+            .await?;
+        if !mine {
+            return Ok(0);
+        }
+        let Some(limits) = recipients::send_limits(&mut *tx, campaign_id).await? else { return Ok(0) };
+        let window = ((limits.pace_per_second() * self.settings.window.as_secs_f64()).ceil() as i64)
+            .clamp(1, self.settings.window_cap());
+        let room = window - campaigns::in_flight(&mut *tx, campaign_id).await?;
         if room <= 0 {
             return Ok(0);
         }
-        let contacts = campaigns::queue_next(&self.pg, campaign_id, room).await?;
+        let contacts = campaigns::queue_next(&mut *tx, campaign_id, room).await?;
+        tx.commit().await?;
         let jobs: Vec<SendJob> = contacts.into_iter().map(|contact_id| SendJob { campaign_id, contact_id }).collect();
         self.push_sends(&jobs).await?;
         Ok(jobs.len())
@@ -117,8 +186,8 @@ impl Pipeline {
     }
 
     /// One send job: send, and re-schedule it when it must wait or retry.
-    async fn send(&self, job: SendJob) -> Result<(), JobError> {
-        let retry_after = match self.sender.send(job.campaign_id, job.contact_id).await {
+    async fn send(&self, ledger: &Ledger, job: SendJob) -> Result<(), JobError> {
+        let retry_after = match self.sender.send_with(ledger, job.campaign_id, job.contact_id).await {
             Ok(SendResult::Retry { after }) => after,
             Ok(SendResult::Failed { code, attempts_exhausted: true }) => {
                 // Dead-lettered, visible to operators; the ledger says `failed`.
@@ -138,6 +207,26 @@ impl Pipeline {
         // makes a duplicate harmless anyway.
         let task = TaskBuilder::new(job).run_after(retry_after).build();
         self.sends().push_task(task).await.map_err(|e| JobError::msg(format!("re-queueing the send: {e}")))?;
+        Ok(())
+    }
+
+    /// One reply job: deliver the message to its bot flow, and re-schedule
+    /// it when the bot did not take it. After the last attempt the job fails
+    /// into the dead letters (the message row says why).
+    async fn reply(&self, job: ReplyJob) -> Result<(), JobError> {
+        let retry_after = match self.replier.deliver(&job.wamid).await {
+            Ok(Delivered::Retry { after }) => after,
+            Ok(Delivered::Dead { error }) => {
+                return Err(JobError::msg(format!("gave up delivering the reply: {error}")));
+            }
+            Ok(Delivered::Routed | Delivered::NothingToDo) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(error.cause_chain = ?e, wamid = %job.wamid, "reply job failed; retrying");
+                Duration::from_secs(5)
+            }
+        };
+        let task = TaskBuilder::new(job).run_after(retry_after).build();
+        self.replies().push_task(task).await.map_err(|e| JobError::msg(format!("re-queueing the reply: {e}")))?;
         Ok(())
     }
 
@@ -207,13 +296,19 @@ impl Pipeline {
             tracing::warn!(campaign.id = id, "launch job lost; pushing it again");
             self.launches().push_task(TaskBuilder::new(LaunchJob { campaign_id: id }).build()).await?;
         }
-        let lost = recipients::requeue_stale(&self.pg, self.settings.lost_work, MAX_WINDOW).await?;
+        let lost = recipients::requeue_stale(&self.pg, self.settings.lost_work, REPUSH_BATCH).await?;
         if !lost.is_empty() {
             let tasks: Vec<_> = lost
                 .into_iter()
                 .map(|(campaign_id, contact_id)| TaskBuilder::new(SendJob { campaign_id, contact_id }).build())
                 .collect();
             self.sends().push_all(futures::stream::iter(tasks)).await.context("re-pushing send jobs")?;
+        }
+        let replies = inbound::stale_deliveries(&self.pg, self.settings.lost_work, REPUSH_BATCH).await?;
+        if !replies.is_empty() {
+            tracing::warn!(count = replies.len(), "reply jobs lost; pushing them again");
+            let tasks: Vec<_> = replies.into_iter().map(|wamid| TaskBuilder::new(ReplyJob { wamid }).build()).collect();
+            self.replies().push_all(futures::stream::iter(tasks)).await.context("re-pushing reply jobs")?;
         }
         Ok(())
     }
@@ -226,12 +321,75 @@ impl Pipeline {
     }
 }
 
-async fn handle_send(job: SendJob, pipeline: Data<Arc<Pipeline>>) -> Result<(), JobError> {
-    pipeline.send(job).await
+async fn handle_send(
+    job: SendJob,
+    pipeline: Data<Arc<Pipeline>>,
+    ledger: Data<Ledger>,
+    top_ups: Data<Arc<TopUps>>,
+) -> Result<(), JobError> {
+    let result = pipeline.send(&ledger, job).await;
+    top_ups.sent(&pipeline, job.campaign_id);
+    result
+}
+
+/// The send workers' share of the fan-out: the tick tops each window up
+/// once a second, which caps a campaign at `window_max` sends per second;
+/// so each process also tops a campaign up after every
+/// [`Settings::top_up_every`] of its own sends finish (one top-up per
+/// campaign at a time in a process; [`Pipeline::fan_out`]'s lock keeps
+/// processes apart). A slow campaign's window is never drained by that many
+/// between ticks, so for it this is a rare, cheap no-op.
+#[derive(Debug, Default)]
+struct TopUps {
+    campaigns: std::sync::Mutex<std::collections::HashMap<i64, TopUp>>,
+}
+
+#[derive(Debug, Default)]
+struct TopUp {
+    sent: u32,
+    running: bool,
+}
+
+impl TopUps {
+    fn sent(self: &Arc<Self>, pipeline: &Arc<Pipeline>, campaign_id: i64) {
+        {
+            let mut campaigns = self.campaigns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if campaigns.len() >= 10_000 {
+                // Counts of campaigns long finished; only running top-ups matter.
+                campaigns.retain(|_, t| t.running);
+            }
+            let entry = campaigns.entry(campaign_id).or_default();
+            entry.sent += 1;
+            if entry.running || entry.sent < pipeline.settings.top_up_every() {
+                return;
+            }
+            *entry = TopUp { sent: 0, running: true };
+        }
+        let (top_ups, pipeline) = (self.clone(), pipeline.clone());
+        tokio::spawn(async move {
+            match pipeline.fan_out(campaign_id).await {
+                Ok(pushed) => tracing::trace!(campaign.id = campaign_id, pushed, "window topped up"),
+                Err(e) => {
+                    tracing::warn!(error.cause_chain = ?e, campaign.id = campaign_id, "topping the window up failed")
+                }
+            }
+            let mut campaigns = top_ups.campaigns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // A campaign that stopped sending leaves nothing behind.
+            if campaigns.get(&campaign_id).is_some_and(|t| t.sent == 0) {
+                campaigns.remove(&campaign_id);
+            } else if let Some(t) = campaigns.get_mut(&campaign_id) {
+                t.running = false;
+            }
+        });
+    }
 }
 
 async fn handle_launch(job: LaunchJob, pipeline: Data<Arc<Pipeline>>) -> Result<(), JobError> {
     pipeline.launch(job).await
+}
+
+async fn handle_reply(job: ReplyJob, pipeline: Data<Arc<Pipeline>>) -> Result<(), JobError> {
+    pipeline.reply(job).await
 }
 
 /// Starts what `settings` asks for and runs until `stop`.
@@ -242,14 +400,20 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
     let mut queues: Vec<QueueSettings> = Vec::new();
     if s.send {
         queues.push(s.queue::<SendJob>());
+        let top_ups = Arc::new(TopUps::default());
+        // One per process: the more sends share it, the larger its batches.
+        let ledger = Ledger::batched(pipeline.pg.clone());
         for slot in 0..s.send_slots.max(1) {
             let (p, sup, stop) = (pipeline.clone(), supervisor.clone(), stop.clone());
+            let (top_ups, ledger) = (top_ups.clone(), ledger.clone());
             tasks.spawn(async move {
                 let q = p.settings.queue::<SendJob>();
                 sup.run(&q.queue.clone(), stop.clone(), |restart| {
                     WorkerBuilder::new(worker_name(&q.queue, &p.settings.instance, slot, restart))
                         .backend(q.worker_storage::<SendJob>(p.redis.clone()))
                         .data(p.clone())
+                        .data(ledger.clone())
+                        .data(top_ups.clone())
                         .build(handle_send)
                         .run_until(until_cancelled(stop.clone()))
                 })
@@ -271,6 +435,24 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
             })
             .await;
         });
+    }
+    if s.reply {
+        queues.push(s.queue::<ReplyJob>());
+        let (p, sup, stop) = (pipeline.clone(), supervisor.clone(), stop.clone());
+        tasks.spawn(async move {
+            let q = p.settings.queue::<ReplyJob>();
+            sup.run(&q.queue.clone(), stop.clone(), |restart| {
+                WorkerBuilder::new(worker_name(&q.queue, &p.settings.instance, 0, restart))
+                    .backend(q.worker_storage::<ReplyJob>(p.redis.clone()))
+                    .data(p.clone())
+                    .build(handle_reply)
+                    .run_until(until_cancelled(stop.clone()))
+            })
+            .await;
+        });
+    }
+    if s.status {
+        tasks.spawn(pipeline.ingest().run(stop.clone()));
     }
     if !queues.is_empty() {
         let names = queues.iter().map(|q| q.queue.clone()).collect();

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::ledger::Ledger;
 use chrono::{TimeDelta, Utc};
 use domain::campaign::{Binding, Component, FrozenValues, Param, render};
 use ratelimit::{CampaignLimit, LimitError, Limiter, NumberLimit, Rate};
@@ -13,7 +14,8 @@ use store::{
     OrgId, PgPool, campaigns,
     crypto::Cipher,
     numbers,
-    recipients::{self, Claim, Outcome},
+    recipients::{Claim, Outcome},
+    statuses::Callback,
 };
 use whatsapp::{
     CloudClient, ErrorClass, NotSent, SendError, SendTemplateRequest,
@@ -92,10 +94,17 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// Sends one recipient's message, at most once per claim.
-    #[tracing::instrument(skip(self), fields(campaign.id = campaign_id, contact.id = contact_id))]
+    /// Sends one recipient's message, at most once per claim, with one
+    /// statement per ledger read and write.
     pub async fn send(&self, campaign_id: i64, contact_id: i64) -> anyhow::Result<SendResult> {
-        let Some(limits) = recipients::send_limits(&self.pg, campaign_id).await? else {
+        self.send_with(&Ledger::direct(self.pg.clone()), campaign_id, contact_id).await
+    }
+
+    /// [`Sender::send`] through `ledger` (the pipeline's send workers batch
+    /// their ledger reads and writes, [`Ledger::batched`]).
+    #[tracing::instrument(skip(self, ledger), fields(campaign.id = campaign_id, contact.id = contact_id))]
+    pub async fn send_with(&self, ledger: &Ledger, campaign_id: i64, contact_id: i64) -> anyhow::Result<SendResult> {
+        let Some(limits) = ledger.limits(campaign_id).await? else {
             return Ok(SendResult::NothingToDo);
         };
         // Read before the claim: a worker that cannot decrypt the token (a
@@ -114,11 +123,11 @@ impl Sender {
             }
             Err(e) => return Err(e.into()),
         }
-        let Some(claim) = recipients::claim(&self.pg, campaign_id, contact_id).await? else {
+        let Some(claim) = ledger.claim(campaign_id, contact_id).await? else {
             return Ok(SendResult::NothingToDo);
         };
-        match self.prepare(&claim).await {
-            Ok(Prepared::Send(request)) => self.transmit(&claim, &token, &request).await,
+        match self.prepare(ledger, &claim).await {
+            Ok(Prepared::Send(request)) => self.transmit(ledger, &claim, &token, &request).await,
             Ok(Prepared::Done(result)) => Ok(result),
             Err(e) => {
                 // Nothing left for Meta yet: give the row back rather than
@@ -126,14 +135,14 @@ impl Sender {
                 let after = self.policy.backoff(claim.attempt);
                 let at = Utc::now() + TimeDelta::from_std(after)?;
                 let reason = "an internal error before sending; retried";
-                self.record(&claim, &Outcome::Retry { at, code: "internal_error", reason }).await?;
+                self.record(ledger, &claim, &Outcome::Retry { at, code: "internal_error", reason }).await?;
                 Err(e)
             }
         }
     }
 
     /// Everything between the claim and the request; no message has left.
-    async fn prepare(&self, claim: &Claim) -> anyhow::Result<Prepared> {
+    async fn prepare(&self, ledger: &Ledger, claim: &Claim) -> anyhow::Result<Prepared> {
         let excluded = if claim.opted_out {
             Some("opted_out")
         } else if claim.open_inbox_case {
@@ -142,7 +151,7 @@ impl Sender {
             None
         };
         if let Some(code) = excluded {
-            self.record(claim, &Outcome::Excluded { code }).await?;
+            self.record(ledger, claim, &Outcome::Excluded { code }).await?;
             return Ok(Prepared::Done(SendResult::Excluded { code }));
         }
         let bindings: Vec<Binding> = serde_json::from_value(claim.bindings.clone())?;
@@ -151,7 +160,7 @@ impl Sender {
             Ok(params) => params,
             Err(exclusion) => {
                 let code = exclusion.code();
-                self.record(claim, &Outcome::Excluded { code }).await?;
+                self.record(ledger, claim, &Outcome::Excluded { code }).await?;
                 return Ok(Prepared::Done(SendResult::Excluded { code }));
             }
         };
@@ -161,30 +170,40 @@ impl Sender {
     /// Sends and records the answer. From here on an error leaves the row in
     /// `sending`: the message may have left, so the sweeper makes it
     /// `in_doubt` rather than anything retrying it.
-    async fn transmit(&self, claim: &Claim, token: &str, request: &SendTemplateRequest) -> anyhow::Result<SendResult> {
+    async fn transmit(
+        &self,
+        ledger: &Ledger,
+        claim: &Claim,
+        token: &str,
+        request: &SendTemplateRequest,
+    ) -> anyhow::Result<SendResult> {
         match self.cloud.send_template(&claim.phone_number_id, token, request).await {
             Ok(response) => {
                 let Some(wamid) = response.message_id() else {
                     // A 200 without a message id: Meta may have sent it.
-                    self.record(claim, &Outcome::InDoubt { reason: "accepted without a message id" }).await?;
+                    self.record(ledger, claim, &Outcome::InDoubt { reason: "accepted without a message id" }).await?;
                     return Ok(SendResult::InDoubt);
                 };
                 let wa_id = response.contacts.first().and_then(|c| c.wa_id.as_deref());
-                self.record(claim, &Outcome::Accepted { wamid, wa_id }).await?;
+                self.record(ledger, claim, &Outcome::Accepted { wamid, wa_id }).await?;
                 Ok(SendResult::Accepted { wamid: wamid.to_owned() })
             }
             Err(SendError::OutcomeUnknown { cause }) => {
                 tracing::warn!(error.cause_chain = ?cause, "send outcome unknown");
-                self.record(claim, &Outcome::InDoubt { reason: "outcome unknown: the request may have been sent" })
-                    .await?;
+                self.record(
+                    ledger,
+                    claim,
+                    &Outcome::InDoubt { reason: "outcome unknown: the request may have been sent" },
+                )
+                .await?;
                 Ok(SendResult::InDoubt)
             }
-            Err(SendError::NotSent { cause }) => self.not_sent(claim, &cause).await,
+            Err(SendError::NotSent { cause }) => self.not_sent(ledger, claim, &cause).await,
         }
     }
 
     /// Meta definitely did not send: retry, fail, or brake, by error class.
-    async fn not_sent(&self, claim: &Claim, cause: &NotSent) -> anyhow::Result<SendResult> {
+    async fn not_sent(&self, ledger: &Ledger, claim: &Claim, cause: &NotSent) -> anyhow::Result<SendResult> {
         let (class, code, reason, meta_code) = match cause {
             NotSent::Graph { error, classified, .. } => {
                 (classified.class, classified.stable_code.to_string(), classified.reason.to_string(), Some(error.code))
@@ -216,18 +235,18 @@ impl Sender {
             // failing every contact one by one would be wrong. Pause the
             // campaign with the reason; the row waits in the queue for a resume.
             let why = format!("WhatsApp refused to send from this campaign: {reason} ({code})");
-            if campaigns::pause(&self.pg, claim.campaign_id, &why).await? {
+            if campaigns::pause(&self.pg, claim.campaign_id, &code, &why).await? {
                 tracing::warn!(campaign.id = claim.campaign_id, %code, "campaign paused");
             }
             let at = Utc::now();
-            self.record(claim, &Outcome::Retry { at, code: &code, reason: &reason }).await?;
+            self.record(ledger, claim, &Outcome::Retry { at, code: &code, reason: &reason }).await?;
             return Ok(SendResult::Paused { code });
         }
         let retryable = matches!(class, ErrorClass::RetryNow | ErrorClass::RetryLater);
         if retryable && claim.attempt < self.policy.max_attempts {
             let after = self.policy.backoff(claim.attempt);
             let at = Utc::now() + TimeDelta::from_std(after)?;
-            self.record(claim, &Outcome::Retry { at, code: &code, reason: &reason }).await?;
+            self.record(ledger, claim, &Outcome::Retry { at, code: &code, reason: &reason }).await?;
             return Ok(SendResult::Retry { after });
         }
         if class == ErrorClass::OptOut
@@ -236,12 +255,12 @@ impl Sender {
         {
             tracing::warn!(error.cause_chain = ?e, "could not record the opt-out Meta reported");
         }
-        self.record(claim, &Outcome::Failed { code: &code, reason: &reason, meta_code }).await?;
+        self.record(ledger, claim, &Outcome::Failed { code: &code, reason: &reason, meta_code }).await?;
         Ok(SendResult::Failed { code, attempts_exhausted: retryable })
     }
 
-    async fn record(&self, claim: &Claim, outcome: &Outcome<'_>) -> anyhow::Result<()> {
-        if !recipients::record(&self.pg, claim.campaign_id, claim.contact_id, claim.attempt, outcome).await? {
+    async fn record(&self, ledger: &Ledger, claim: &Claim, outcome: &Outcome<'_>) -> anyhow::Result<()> {
+        if !ledger.record(claim.campaign_id, claim.contact_id, claim.attempt, outcome).await? {
             // A sweeper moved the row on (e.g. to in_doubt) while we sent.
             tracing::warn!(attempt = claim.attempt, ?outcome, "the recipient moved on before the outcome was recorded");
         }
@@ -253,12 +272,6 @@ impl Sender {
 enum Prepared {
     Send(SendTemplateRequest),
     Done(SendResult),
-}
-
-/// `c{campaign}:r{contact}:a{attempt}`: comes back on every status webhook
-/// of the message, which is how an `in_doubt` row is resolved.
-pub fn callback_data(campaign_id: i64, contact_id: i64, attempt: i32) -> String {
-    format!("c{campaign_id}:r{contact_id}:a{attempt}")
 }
 
 /// The Cloud API request for a claimed recipient.
@@ -293,6 +306,10 @@ fn request(claim: &Claim, params: &[Param]) -> SendTemplateRequest {
             language: Language { code: claim.template_language.clone() },
             components,
         },
-        biz_opaque_callback_data: Some(callback_data(claim.campaign_id, claim.contact_id, claim.attempt)),
+        // Comes back on every status webhook of the message: how a `sending`
+        // or `in_doubt` row is resolved (store::statuses).
+        biz_opaque_callback_data: Some(
+            Callback { campaign_id: claim.campaign_id, contact_id: claim.contact_id, attempt: claim.attempt }.encode(),
+        ),
     }
 }

@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use workers::{
     pipeline::{Pipeline, Settings, run},
+    reply::{Replier, ReplyPolicy},
     send::{RetryPolicy, Sender},
 };
 
@@ -35,7 +36,8 @@ async fn start(app: &TestApp, ns: &str) -> (Arc<Pipeline>, CancellationToken) {
     settings.queue_prefix = ns;
     settings.tick = Duration::from_millis(200);
     settings.lost_work = Duration::from_secs(2);
-    let pipeline = Arc::new(Pipeline { settings, pg: app.pg.clone(), redis, sender });
+    let replier = Replier::new(app.pg.clone(), app.state.cipher.clone(), ReplyPolicy::default()).unwrap();
+    let pipeline = Arc::new(Pipeline { settings, pg: app.pg.clone(), redis, sender, replier });
     let stop = CancellationToken::new();
     tokio::spawn(run(pipeline.clone(), stop.clone()));
     (pipeline, stop)

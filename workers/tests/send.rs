@@ -168,7 +168,7 @@ fn back_off_doubles_from_the_base_up_to_the_cap() {
 async fn a_sender_that_died_after_the_claim_leaves_the_row_in_doubt_until_a_webhook_or_the_policy_settles_it(
     pg: PgPool,
 ) {
-    use store::recipients::{Reconciled, claim, reconcile_in_doubt, resolve_in_doubt, sweep_stuck_sending};
+    use store::recipients::{Reconciled, claim, reconcile_in_doubt, sweep_stuck_sending};
     let app = TestApp::spawn(pg).await;
     let (campaign, ids) = queued_campaign(&app, &["+34612345601", "+34612345602", "+34612345603"]).await;
     // Three workers claimed and died before recording anything.
@@ -185,8 +185,18 @@ async fn a_sender_that_died_after_the_claim_leaves_the_row_in_doubt_until_a_webh
     assert_eq!(state(&app, campaign, ids[0]).await.0, "in_doubt");
 
     // A status webhook carries our callback data for the first: it went out.
-    assert!(resolve_in_doubt(&app.pg, campaign, ids[0], 1, "wamid.LATE").await.unwrap());
-    assert!(!resolve_in_doubt(&app.pg, campaign, ids[0], 1, "wamid.LATE").await.unwrap(), "once");
+    let resolve = || async {
+        use store::statuses::{Callback, StatusBatch, StatusKind, apply};
+        let mut batch = StatusBatch::default();
+        let callback = Callback { campaign_id: campaign, contact_id: ids[0], attempt: 1 };
+        batch.add("wamid.LATE", StatusKind::Sent, chrono::Utc::now(), Some(callback), None);
+        let mut tx = app.pg.begin().await.unwrap();
+        let applied = apply(&mut tx, &batch).await.unwrap();
+        tx.commit().await.unwrap();
+        applied.resolved
+    };
+    assert_eq!(resolve().await, 1);
+    assert_eq!(resolve().await, 0, "once");
     assert_eq!(state(&app, campaign, ids[0]).await.2.as_deref(), Some("wamid.LATE"));
 
     // The second outlives the reconcile window: at_most_once (the default) fails it, never sent again.

@@ -41,6 +41,11 @@ pub struct ApiConfig {
     #[arg(long, env = "LAUNCH_PACE_PER_SECOND", default_value_t = Settings::default().launch_pace_per_second,
           value_parser = pace)]
     pub launch_pace_per_second: f64,
+    /// The token Meta's webhook subscription handshake (`GET /webhooks/whatsapp`)
+    /// must present, as set in the Meta app's webhook settings. Unset: every
+    /// handshake is refused (signed POSTs are still accepted).
+    #[arg(long, env = "WEBHOOK_VERIFY_TOKEN", hide_env_values = true)]
+    pub webhook_verify_token: Option<Secret>,
 }
 
 impl ApiConfig {

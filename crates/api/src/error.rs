@@ -192,7 +192,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error) = self.status_and_detail();
         let mut response = (status, Json(ErrorBody { error })).into_response();
-        if status == StatusCode::UNAUTHORIZED {
+        // Only API-key refusals: a webhook's 401 (bad signature) is not about a bearer key.
+        if matches!(self, Self::Unauthorized { .. }) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let Self::Internal(e) | Self::Cloud { cause: e, .. } = self {

@@ -1,6 +1,7 @@
 //! The HTTP API of the campaign engine, as a library: the binary and the
 //! end-to-end tests build the same router.
 
+pub mod app_secrets;
 pub mod auth;
 pub mod cloud;
 pub mod config;

@@ -19,7 +19,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let redis = config.connections.redis().await.context("connecting to Redis")?;
     let cloud = whatsapp::CloudClient::new(config.cloud()).context("building the Cloud API client")?;
-    let state = AppState::new(pg.clone(), cipher, cloud, config.limits(), config.settings());
+    let state = AppState::new(pg.clone(), cipher, cloud, config.limits(), config.settings())
+        .with_webhook_verify_token(config.webhook_verify_token.clone());
     let router = api::router(state, Readiness { pg: pg.clone(), redis }, telemetry::metrics_handle());
     let server = ApiServer::bind(config.addr, router).await.with_context(|| format!("binding {}", config.addr))?;
     tracing::info!(addr = %server.local_addr()?, "API listening");

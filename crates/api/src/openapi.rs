@@ -12,7 +12,9 @@ use utoipa::{
 #[openapi(
     info(
         title = "WhatsApp campaign engine API",
-        description = "Contacts, WhatsApp Cloud numbers, templates, bot flows, media, campaigns and API keys. Authenticate with `Authorization: Bearer <key>`; \
+        description = "Contacts, WhatsApp Cloud numbers, templates, bot flows, media, campaigns, funnel steps, \
+                       organization settings and API keys. Authenticate with `Authorization: Bearer <key>` \
+                       (Meta's `/webhooks/whatsapp` callback is authenticated by its signature instead); \
                        errors are `{\"error\": {\"code\", \"message\", \"field\"?, \"details\"?}}`."
     ),
     paths(openapi_json),
@@ -25,6 +27,8 @@ use utoipa::{
         (name = "media", description = "Images and videos for template headers, uploaded to Meta"),
         (name = "campaigns", description = "Real and test campaigns: Draft to Finished, forecast, launch, schedule"),
         (name = "api-keys", description = "API keys of the organization"),
+        (name = "organization", description = "The organization's settings: default reply route and opt-out keywords"),
+        (name = "webhooks", description = "Meta's webhook callback: subscription handshake and signed batches (no API key)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

@@ -23,10 +23,13 @@ use crate::{
     state::AppState,
 };
 
-/// The whole HTTP surface: `/v1/...`, `/openapi.json`, `/healthz`, `/readyz`, `/metrics`.
+/// The whole HTTP surface: `/v1/...`, `/webhooks/whatsapp`, `/openapi.json`, `/healthz`, `/readyz`, `/metrics`.
 pub fn router(state: AppState, readiness: Readiness, metrics: PrometheusHandle) -> Router {
     let json_limit = state.limits.json_body_bytes;
-    let (v1, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::v1(&state)).split_for_parts();
+    let (v1, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::v1(&state))
+        .merge(routes::webhooks(&state))
+        .split_for_parts();
     doc.merge(OpsApi::openapi());
     Router::new()
         .merge(v1.with_state(state))
@@ -61,6 +64,11 @@ pub struct ApiServer {
 impl ApiServer {
     pub async fn bind(addr: SocketAddr, router: Router) -> std::io::Result<Self> {
         Ok(Self { listener: tokio::net::TcpListener::bind(addr).await?, router })
+    }
+
+    /// On a listener bound earlier (a test that must know the address first).
+    pub fn from_listener(listener: tokio::net::TcpListener, router: Router) -> Self {
+        Self { listener, router }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

@@ -2,9 +2,12 @@
 
 use std::sync::Arc;
 
+use process::Secret;
 use store::{PgPool, crypto::Cipher};
 use tokio::sync::Semaphore;
 use whatsapp::CloudClient;
+
+use crate::app_secrets::AppSecrets;
 
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -16,11 +19,32 @@ pub struct AppState {
     pub settings: Settings,
     /// One permit per CSV import allowed to run at once.
     pub import_slots: Arc<Semaphore>,
+    /// What Meta's webhook subscription handshake must present (`WEBHOOK_VERIFY_TOKEN`);
+    /// `None` refuses every handshake.
+    pub webhook_verify_token: Option<Secret>,
+    /// The numbers' app secrets that webhook signatures are checked against, cached.
+    pub app_secrets: Arc<AppSecrets>,
 }
 
 impl AppState {
     pub fn new(pg: PgPool, cipher: Cipher, cloud: CloudClient, limits: Limits, settings: Settings) -> Self {
-        Self { pg, cipher, cloud, limits, settings, import_slots: Arc::new(Semaphore::new(limits.concurrent_imports)) }
+        Self {
+            pg,
+            cipher,
+            cloud,
+            limits,
+            settings,
+            import_slots: Arc::new(Semaphore::new(limits.concurrent_imports)),
+            webhook_verify_token: None,
+            app_secrets: Arc::new(AppSecrets::default()),
+        }
+    }
+
+    /// Sets the webhook handshake's token; an empty one counts as none.
+    #[must_use]
+    pub fn with_webhook_verify_token(mut self, token: Option<Secret>) -> Self {
+        self.webhook_verify_token = token.filter(|t| !t.expose().is_empty());
+        self
     }
 }
 
@@ -50,6 +74,8 @@ pub struct Limits {
     pub csv_import_bytes: u64,
     /// Most CSV imports running at once (each holds a database connection).
     pub concurrent_imports: usize,
+    /// Most bytes in a webhook POST (Meta sends up to 3 MB).
+    pub webhook_body_bytes: usize,
 }
 
 impl Default for Limits {
@@ -60,6 +86,7 @@ impl Default for Limits {
             bulk_contacts: 10_000,
             csv_import_bytes: 1 << 30,
             concurrent_imports: 4,
+            webhook_body_bytes: 8 << 20,
         }
     }
 }

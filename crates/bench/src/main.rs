@@ -7,11 +7,14 @@
 //! campaigns-bench forecast --api http://127.0.0.1:8080 --key wce_... --contacts 1000000
 //! campaigns-bench plan --api http://127.0.0.1:8080 --key wce_... --contacts 1000000 --database-url postgres://...
 //! campaigns-bench wa-sim --sim http://127.0.0.1:18081 --sim-webhooks http://127.0.0.1:18082 --receiver 127.0.0.1:18083
+//! campaigns-bench send-throughput --api ... --key wce_... --contacts 200000 --sim http://... --cpu worker1=123 --cpu postgres=456
+//! campaigns-bench redis-memory --api ... --key wce_... --contacts 1000000 --sim http://... --redis-url redis://...
 //! ```
 
 mod forecast;
 mod limiter;
 mod sample;
+mod throughput;
 mod wa_sim;
 
 use std::time::{Duration, Instant};
@@ -57,6 +60,10 @@ enum Command {
     Plan(forecast::PlanArgs),
     /// The achieved pace of a campaign sent by running workers, from wa-sim's log.
     LimiterAccuracy(limiter::Args),
+    /// Sends/s, CPU per send and duplicates of a campaign sent with its limits lifted.
+    SendThroughput(throughput::Args),
+    /// Peak Redis memory while such a campaign is sent.
+    RedisMemory(throughput::MemoryArgs),
 }
 
 #[tokio::main]
@@ -78,6 +85,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Forecast(args) => emit(&forecast::run(args).await?),
         Command::Plan(args) => emit(&forecast::plan(args).await?),
         Command::LimiterAccuracy(args) => emit(&limiter::run(args).await?),
+        Command::SendThroughput(args) => emit(&throughput::send_throughput(args).await?),
+        Command::RedisMemory(args) => emit(&throughput::redis_memory(args).await?),
     }
     Ok(())
 }

@@ -50,3 +50,24 @@ impl SendJob {
         format!("send:{}:{}", self.campaign_id, self.contact_id)
     }
 }
+
+/// Delivers one inbound message (by its wamid) to its bot flow. Pushed after
+/// the message is recorded in `inbound_messages`; the handler re-reads the
+/// row and does nothing once it was delivered or given up on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReplyJob {
+    pub wamid: String,
+}
+
+impl Job for ReplyJob {
+    const QUEUE: &'static str = "campaigns.reply";
+    // Pushed by the status consumer after its transaction, never through the outbox.
+    const OUTBOX_KIND: &'static str = "reply";
+}
+
+impl ReplyJob {
+    /// Pushing the same message twice while the key lives enqueues one task.
+    pub fn dedupe_key(&self) -> String {
+        format!("reply:{}", self.wamid)
+    }
+}

@@ -15,7 +15,7 @@ mod supervisor;
 
 pub use error::JobError;
 pub use gauges::{QueueGauges, queue_gauges};
-pub use jobs::{Job, LaunchJob, SendJob};
+pub use jobs::{Job, LaunchJob, ReplyJob, SendJob};
 pub use relay::{Relay, RelayError};
 pub use settings::{QueueSettings, RESPONSE_TIMEOUT, connect, worker_name};
 pub use supervisor::{Supervisor, until_cancelled};

@@ -175,7 +175,12 @@ pub async fn secret(
     let stored = sqlx::query_scalar!("select secret_enc from bot_flows where org_id = $1 and id = $2", org.0, id)
         .fetch_optional(db)
         .await?;
-    Ok(stored.map(|enc| cipher.decrypt(&secret_context(org), &enc)).transpose()?)
+    Ok(stored.map(|enc| decrypt_secret(cipher, org, &enc)).transpose()?)
+}
+
+/// Decrypts a flow's `secret_enc` read with other columns.
+pub fn decrypt_secret(cipher: &Cipher, org: OrgId, secret_enc: &[u8]) -> Result<String, CipherError> {
+    cipher.decrypt(&secret_context(org), secret_enc)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -228,3 +228,53 @@ pub enum CredentialsError {
     #[error(transparent)]
     Cipher(#[from] crate::crypto::CipherError),
 }
+
+/// A registered number's app secret, decrypted, for the webhook signature
+/// check. `Debug` leaves the secret out.
+#[derive(Clone)]
+pub struct WebhookSecret {
+    pub phone_number_id: String,
+    pub waba_id: String,
+    pub app_secret: String,
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSecret")
+            .field("phone_number_id", &self.phone_number_id)
+            .field("waba_id", &self.waba_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The app secrets of the numbers with these Meta phone number ids, and of
+/// every number on these WABAs, oldest number first.
+///
+/// The one number query not scoped by organization: a webhook arrives with
+/// Meta's ids only. Each secret still decrypts only in its own
+/// organization's context.
+pub async fn webhook_secrets(
+    db: impl PgExecutor<'_>,
+    cipher: &Cipher,
+    phone_number_ids: &[String],
+    waba_ids: &[String],
+) -> Result<Vec<WebhookSecret>, CredentialsError> {
+    let rows = sqlx::query!(
+        r#"select org_id, phone_number_id, waba_id, app_secret_enc from wa_numbers
+           where phone_number_id = any($1) or waba_id = any($2)
+           order by id"#,
+        phone_number_ids,
+        waba_ids
+    )
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(WebhookSecret {
+                app_secret: cipher.decrypt(&secret_context(OrgId(r.org_id)), &r.app_secret_enc)?,
+                phone_number_id: r.phone_number_id,
+                waba_id: r.waba_id,
+            })
+        })
+        .collect()
+}

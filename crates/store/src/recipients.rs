@@ -38,14 +38,30 @@ pub struct Claim {
 /// (if any) is over: exactly one caller wins; everyone else (a duplicated or
 /// early job, a finished campaign) gets `None` and has nothing to do.
 pub async fn claim(db: impl PgExecutor<'_>, campaign_id: i64, contact_id: i64) -> sqlx::Result<Option<Claim>> {
+    Ok(claim_many(db, &[(campaign_id, contact_id)]).await?.pop())
+}
+
+/// [`claim`] for many `(campaign_id, contact_id)` pairs in one statement (the
+/// send workers batch the claims of the sends running in a process): each
+/// pair is claimed exactly as [`claim`] would; the claims won are returned,
+/// in no particular order. A pair given twice is claimed once.
+pub async fn claim_many(db: impl PgExecutor<'_>, pairs: &[(i64, i64)]) -> sqlx::Result<Vec<Claim>> {
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    // In key order, so concurrent batches lock their rows in the same order.
+    let mut pairs = pairs.to_vec();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let (campaign_ids, contact_ids): (Vec<i64>, Vec<i64>) = pairs.into_iter().unzip();
     sqlx::query_as!(
         Claim,
         r#"with claimed as (
                update recipients r
                set state = 'sending', attempt = r.attempt + 1, sending_at = now(), next_attempt_at = null,
                    updated_at = now()
-               from campaigns cp
-               where r.campaign_id = $1 and r.contact_id = $2 and r.state = 'queued'
+               from unnest($1::bigint[], $2::bigint[]) as w(campaign_id, contact_id), campaigns cp
+               where r.campaign_id = w.campaign_id and r.contact_id = w.contact_id and r.state = 'queued'
                  and (r.next_attempt_at is null or r.next_attempt_at <= now())
                  and cp.id = r.campaign_id and cp.lifecycle = 'active' and cp.paused_at is null
                returning r.campaign_id, r.contact_id, r.org_id, r.attempt, r.phone, r.params
@@ -63,10 +79,10 @@ pub async fn claim(db: impl PgExecutor<'_>, campaign_id: i64, contact_id: i64) -
            join wa_numbers n on n.id = cp.number_id
            join templates t on t.id = cp.template_id
            left join media_assets m on m.id = cp.header_media_id"#,
-        campaign_id,
-        contact_id
+        &campaign_ids,
+        &contact_ids
     )
-    .fetch_optional(db)
+    .fetch_all(db)
     .await
 }
 
@@ -95,50 +111,100 @@ pub async fn record(
     attempt: i32,
     outcome: &Outcome<'_>,
 ) -> sqlx::Result<bool> {
-    let (state, wamid, wa_id, code, reason, meta_code, retry_at) = match *outcome {
-        Outcome::Accepted { wamid, wa_id } => ("accepted", Some(wamid), wa_id, None, None, None, None),
-        Outcome::Failed { code, reason, meta_code } => {
-            ("failed", None, None, Some(code), Some(reason), meta_code, None)
-        }
-        Outcome::Excluded { code } => ("excluded", None, None, Some(code), None, None, None),
-        Outcome::Retry { at, code, reason } => ("queued", None, None, Some(code), Some(reason), None, Some(at)),
-        Outcome::InDoubt { reason } => ("in_doubt", None, None, Some("outcome_unknown"), Some(reason), None, None),
-    };
+    let row = Recorded::new(campaign_id, contact_id, attempt, outcome);
+    Ok(!record_many(db, std::slice::from_ref(&row)).await?.is_empty())
+}
+
+/// One attempt's outcome as [`record_many`] writes it: owned, so it can be
+/// handed to a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub campaign_id: i64,
+    pub contact_id: i64,
+    pub attempt: i32,
+    state: &'static str,
+    wamid: Option<String>,
+    wa_id: Option<String>,
+    code: Option<String>,
+    reason: Option<String>,
+    meta_code: Option<i64>,
+    retry_at: Option<DateTime<Utc>>,
+}
+
+impl Recorded {
+    pub fn new(campaign_id: i64, contact_id: i64, attempt: i32, outcome: &Outcome<'_>) -> Self {
+        let owned = |s: &str| Some(s.to_owned());
+        let (state, wamid, wa_id, code, reason, meta_code, retry_at) = match *outcome {
+            Outcome::Accepted { wamid, wa_id } => {
+                ("accepted", owned(wamid), wa_id.and_then(owned), None, None, None, None)
+            }
+            Outcome::Failed { code, reason, meta_code } => {
+                ("failed", None, None, owned(code), owned(reason), meta_code, None)
+            }
+            Outcome::Excluded { code } => ("excluded", None, None, owned(code), None, None, None),
+            Outcome::Retry { at, code, reason } => ("queued", None, None, owned(code), owned(reason), None, Some(at)),
+            Outcome::InDoubt { reason } => {
+                ("in_doubt", None, None, owned("outcome_unknown"), owned(reason), None, None)
+            }
+        };
+        Self { campaign_id, contact_id, attempt, state, wamid, wa_id, code, reason, meta_code, retry_at }
+    }
+}
+
+/// [`record`] for many attempts in one statement (the send workers batch the
+/// outcomes of the sends running in a process). Returns the
+/// `(campaign_id, contact_id)` pairs that were recorded; the others are no
+/// longer in that attempt. Give each pair at most once.
+pub async fn record_many(db: impl PgExecutor<'_>, rows: &[Recorded]) -> sqlx::Result<Vec<(i64, i64)>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    // In key order, so concurrent batches lock their rows in the same order.
+    let mut sorted: Vec<&Recorded> = rows.iter().collect();
+    sorted.sort_unstable_by_key(|r| (r.campaign_id, r.contact_id));
+    let column = |f: fn(&Recorded) -> Option<String>| sorted.iter().map(|r| f(r)).collect::<Vec<_>>();
+    let (wamids, wa_ids) = (column(|r| r.wamid.clone()), column(|r| r.wa_id.clone()));
+    let (codes, reasons) = (column(|r| r.code.clone()), column(|r| r.reason.clone()));
     // From `in_doubt` too: a slow sender's real answer, arriving after the
     // sweeper gave up on it, is better than "outcome unknown". A retry for a
     // campaign that is no longer active (finished meanwhile) excludes the
     // contact instead of leaving it queued where nothing will look again.
     let done = sqlx::query!(
-        r#"update recipients set
-               state = case when $4 = 'queued' and not exists
-                                 (select 1 from campaigns where id = $1 and lifecycle = 'active')
-                            then 'excluded' else $4 end,
-               wamid = coalesce($5, wamid),
-               wa_id = coalesce($6, wa_id),
-               reason_code = case when $4 = 'queued' and not exists
-                                       (select 1 from campaigns where id = $1 and lifecycle = 'active')
-                                  then 'campaign_finished' else $7 end,
-               reason = $8,
-               meta_error_code = $9::bigint::integer,
-               next_attempt_at = $10,
-               accepted_at = case when $4 = 'accepted' then now() else accepted_at end,
-               failed_at = case when $4 = 'failed' then now() else failed_at end,
+        r#"update recipients r set
+               state = case when u.state = 'queued' and not exists
+                                 (select 1 from campaigns where id = r.campaign_id and lifecycle = 'active')
+                            then 'excluded' else u.state end,
+               wamid = coalesce(u.wamid, r.wamid),
+               wa_id = coalesce(u.wa_id, r.wa_id),
+               reason_code = case when u.state = 'queued' and not exists
+                                       (select 1 from campaigns where id = r.campaign_id and lifecycle = 'active')
+                                  then 'campaign_finished' else u.code end,
+               reason = u.reason,
+               meta_error_code = u.meta_code::integer,
+               next_attempt_at = u.retry_at,
+               accepted_at = case when u.state = 'accepted' then now() else r.accepted_at end,
+               failed_at = case when u.state = 'failed' then now() else r.failed_at end,
                updated_at = now()
-           where campaign_id = $1 and contact_id = $2 and state in ('sending', 'in_doubt') and attempt = $3"#,
-        campaign_id,
-        contact_id,
-        attempt,
-        state,
-        wamid,
-        wa_id,
-        code,
-        reason,
-        meta_code,
-        retry_at
+           from unnest($1::bigint[], $2::bigint[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[],
+                       $8::text[], $9::bigint[], $10::timestamptz[])
+                as u(campaign_id, contact_id, attempt, state, wamid, wa_id, code, reason, meta_code, retry_at)
+           where r.campaign_id = u.campaign_id and r.contact_id = u.contact_id
+             and r.state in ('sending', 'in_doubt') and r.attempt = u.attempt
+           returning r.campaign_id, r.contact_id"#,
+        &sorted.iter().map(|r| r.campaign_id).collect::<Vec<_>>(),
+        &sorted.iter().map(|r| r.contact_id).collect::<Vec<_>>(),
+        &sorted.iter().map(|r| r.attempt).collect::<Vec<_>>(),
+        &sorted.iter().map(|r| r.state.to_owned()).collect::<Vec<_>>(),
+        &wamids as &[Option<String>],
+        &wa_ids as &[Option<String>],
+        &codes as &[Option<String>],
+        &reasons as &[Option<String>],
+        &sorted.iter().map(|r| r.meta_code).collect::<Vec<_>>() as &[Option<i64>],
+        &sorted.iter().map(|r| r.retry_at).collect::<Vec<_>>() as &[Option<DateTime<Utc>>]
     )
-    .execute(db)
+    .fetch_all(db)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done.into_iter().map(|r| (r.campaign_id, r.contact_id)).collect())
 }
 
 /// What paces a campaign's sends: its number's Meta throughput and the
@@ -195,30 +261,6 @@ pub async fn sweep_stuck_sending(db: impl PgExecutor<'_>, older_than: std::time:
     .execute(db)
     .await?;
     Ok(done.rows_affected())
-}
-
-/// A status webhook carried our callback data for an `in_doubt` attempt:
-/// the message did go out. `false` when the row is not in doubt for that
-/// attempt (already resolved, or a later attempt).
-pub async fn resolve_in_doubt(
-    db: impl PgExecutor<'_>,
-    campaign_id: i64,
-    contact_id: i64,
-    attempt: i32,
-    wamid: &str,
-) -> sqlx::Result<bool> {
-    let done = sqlx::query!(
-        r#"update recipients set state = 'accepted', wamid = $4, accepted_at = coalesce(accepted_at, now()),
-                  reason_code = null, reason = null, updated_at = now()
-           where campaign_id = $1 and contact_id = $2 and attempt = $3 and state = 'in_doubt'"#,
-        campaign_id,
-        contact_id,
-        attempt,
-        wamid
-    )
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 /// What the reconcile sweep decided.

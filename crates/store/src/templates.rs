@@ -207,3 +207,80 @@ async fn upsert(tx: &mut PgConnection, org: OrgId, waba_id: &str, t: &SyncedTemp
     .await?;
     Ok(row)
 }
+
+/// What a template status webhook changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusChange {
+    /// Our templates with that Meta id.
+    pub templates: u64,
+    /// Campaigns paused because the template can no longer be sent.
+    pub paused: Vec<i64>,
+    /// Campaigns resumed because the template is approved again.
+    pub resumed: Vec<i64>,
+}
+
+/// Applies a `message_template_status_update` webhook: the template's status
+/// and reason, then every scheduled or active campaign using it is paused
+/// (with a readable reason and the stable code `template_<status>`) when the
+/// template can no longer be sent, or resumed when Meta approves it again
+/// and our pause was the template's. `FLAGGED` (a quality warning) only
+/// records the reason.
+pub async fn apply_status_update(
+    tx: &mut sqlx::PgConnection,
+    meta_template_id: &str,
+    event: &str,
+    reason: Option<&str>,
+) -> sqlx::Result<StatusChange> {
+    let event = event.to_ascii_uppercase();
+    let status = match event.as_str() {
+        "FLAGGED" => None,
+        "REINSTATED" => Some("APPROVED"),
+        other => Some(other),
+    };
+    let reason = reason.filter(|r| !r.is_empty() && *r != "NONE");
+    let ids = sqlx::query_scalar!(
+        r#"update templates set status = coalesce($2, status),
+                  status_reason = case when $2::text is null then coalesce($3, status_reason) else $3 end,
+                  updated_at = now()
+           where meta_template_id = $1
+           returning id"#,
+        meta_template_id,
+        status,
+        reason
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut change = StatusChange { templates: ids.len() as u64, ..StatusChange::default() };
+    match status {
+        Some("APPROVED") => {
+            change.resumed = sqlx::query_scalar!(
+                r#"update campaigns set paused_at = null, pause_reason = null, pause_code = null, updated_at = now()
+                   where template_id = any($1) and lifecycle in ('scheduled', 'active')
+                     and paused_at is not null and pause_code like 'template\_%'
+                   returning id"#,
+                &ids
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+        }
+        Some(blocked @ ("PAUSED" | "DISABLED" | "REJECTED" | "PENDING_DELETION" | "DELETED" | "ARCHIVED")) => {
+            let code = format!("template_{}", blocked.to_ascii_lowercase());
+            let text = match reason {
+                Some(r) => format!("Meta set the template to {blocked} ({r}); sending stopped"),
+                None => format!("Meta set the template to {blocked}; sending stopped"),
+            };
+            change.paused = sqlx::query_scalar!(
+                r#"update campaigns set paused_at = now(), pause_reason = $2, pause_code = $3, updated_at = now()
+                   where template_id = any($1) and lifecycle in ('scheduled', 'active') and paused_at is null
+                   returning id"#,
+                &ids,
+                text,
+                code
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(change)
+}

@@ -6,8 +6,11 @@ mod campaigns;
 mod contacts;
 mod media;
 mod numbers;
+mod organization;
 mod templates;
+mod webhooks;
 
+use serde::{Deserialize, Deserializer};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
@@ -24,6 +27,12 @@ pub fn v1(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(bot_flows::router())
         .merge(media::router())
         .merge(campaigns::router())
+        .merge(organization::router())
+}
+
+/// Meta's webhook callback, outside `/v1`: authenticated by signature, not API key.
+pub fn webhooks(state: &AppState) -> OpenApiRouter<AppState> {
+    webhooks::router(state)
 }
 
 /// The display name of a key, bot flow or campaign: trimmed, 1 to 200 characters.
@@ -33,4 +42,12 @@ pub(crate) fn check_name(value: &str) -> ApiResult<&str> {
         return Err(ApiError::invalid("invalid_name", "name must be 1 to 200 characters", Some("name".into())));
     }
     Ok(name)
+}
+
+/// A field that can be absent (`None`), `null` (`Some(None)`) or set; use
+/// with `#[serde(default, deserialize_with = "double_option")]`.
+pub(crate) fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }

@@ -175,7 +175,10 @@ pub async fn update(
         app_secret: body.app_secret.as_deref().map(|v| secret(v, "app_secret", 512)).transpose()?,
         throughput_per_sec: body.throughput_per_sec.map(throughput).transpose()?,
     };
-    numbers::update(&state.pg, &state.cipher, auth.org(), id, &changes).await?.map(Json).ok_or_else(not_found)
+    let number = numbers::update(&state.pg, &state.cipher, auth.org(), id, &changes).await?;
+    // Webhooks are checked against the new secret (or WABA) from now on.
+    state.app_secrets.clear();
+    number.map(Json).ok_or_else(not_found)
 }
 
 /// Deletes a number; refused while a campaign uses it.
@@ -187,7 +190,10 @@ pub async fn update(
 pub async fn delete(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<i64>) -> ApiResult<StatusCode> {
     auth.require(SCOPE_ADMIN)?;
     match numbers::delete(&state.pg, auth.org(), id).await {
-        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(true) => {
+            state.app_secrets.clear();
+            Ok(StatusCode::NO_CONTENT)
+        }
         Ok(false) => Err(not_found()),
         Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => Err(ApiError::Conflict {
             code: "number_in_use",

@@ -102,12 +102,13 @@ pub async fn finish(tx: &mut PgConnection, org: OrgId, id: i64) -> sqlx::Result<
 /// Pauses an active campaign with a readable reason (the sender cannot send:
 /// a revoked token, a paused template…). Nothing is claimed or queued while
 /// paused. `false` when it was not active or already paused.
-pub async fn pause(db: impl sqlx::PgExecutor<'_>, campaign_id: i64, reason: &str) -> sqlx::Result<bool> {
+pub async fn pause(db: impl sqlx::PgExecutor<'_>, campaign_id: i64, code: &str, reason: &str) -> sqlx::Result<bool> {
     let done = sqlx::query!(
-        r#"update campaigns set paused_at = now(), pause_reason = $2, updated_at = now()
+        r#"update campaigns set paused_at = now(), pause_reason = $2, pause_code = $3, updated_at = now()
            where id = $1 and lifecycle = 'active' and paused_at is null"#,
         campaign_id,
-        reason
+        reason,
+        code
     )
     .execute(db)
     .await?;
@@ -117,7 +118,7 @@ pub async fn pause(db: impl sqlx::PgExecutor<'_>, campaign_id: i64, reason: &str
 /// Resumes a paused campaign; the scheduler tick queues its recipients again.
 pub async fn resume(tx: &mut PgConnection, org: OrgId, id: i64) -> sqlx::Result<()> {
     sqlx::query!(
-        r#"update campaigns set paused_at = null, pause_reason = null, updated_at = now()
+        r#"update campaigns set paused_at = null, pause_reason = null, pause_code = null, updated_at = now()
            where org_id = $1 and id = $2"#,
         org.0,
         id

@@ -65,6 +65,8 @@ pub struct CampaignRecord {
     pub fully_sent_at: Option<DateTime<Utc>>,
     pub paused_at: Option<DateTime<Utc>>,
     pub pause_reason: Option<String>,
+    /// The stable code of `pause_reason`.
+    pub pause_code: Option<String>,
     pub finished_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -144,7 +146,7 @@ pub async fn select(db: impl PgExecutor<'_>, org: OrgId, s: Selection<'_>) -> sq
                   t.header_param_names as "template_header_params?",
                   cp.bindings, cp.header_media_id, m.kind as "media_kind?", m.number_id as "media_number_id?",
                   cp.bot_flow_id, cp.pace_per_second, cp.pace_per_hour, cp.delivery_policy,
-                  cp.scheduled_at, cp.launched_at, cp.planned_at, cp.fully_sent_at, cp.paused_at, cp.pause_reason,
+                  cp.scheduled_at, cp.launched_at, cp.planned_at, cp.fully_sent_at, cp.paused_at, cp.pause_reason, cp.pause_code,
                   cp.finished_at, cp.created_at, cp.updated_at
            from campaigns cp
            left join wa_numbers n on n.id = cp.number_id

@@ -10,7 +10,7 @@ use domain::{
     Phone, Tag, ValuedTagKey, ValuedTagValue,
     campaign::{Binding, DeliveryPolicy, Kind, check_pace_per_second},
 };
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use store::{
     OrgId,
     campaigns::{self, CampaignChanges},
@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 
 use crate::{
     error::{ApiError, ApiResult},
-    routes::check_name,
+    routes::{check_name, double_option},
 };
 
 /// Most audience tags (and, separately, valued tags) in one campaign.
@@ -80,11 +80,6 @@ pub struct AudienceInput {
     /// `all` (default: every tag and valued tag) or `any` (at least one).
     #[serde(default, rename = "match")]
     pub match_mode: Option<String>,
-}
-
-/// A field that can be absent (`None`), `null` (`Some(None)`) or set.
-fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 fn invalid(code: &'static str, message: impl Into<String>, field: &str) -> ApiError {

@@ -1,7 +1,9 @@
-//! `/v1/campaigns`: the operator's journey from Draft to Finished (P2–P14).
+//! `/v1/campaigns`: the operator's journey from Draft to Finished (P2–P14),
+//! and the funnel steps bots record while it runs.
 
 mod crud;
 mod forecast;
+mod funnel;
 mod input;
 mod lifecycle;
 mod view;
@@ -24,6 +26,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::schedule, lifecycle::unschedule))
         .routes(routes!(lifecycle::finish))
         .routes(routes!(lifecycle::resume))
+        .routes(routes!(funnel::record))
+        .routes(routes!(funnel::summary))
 }
 
 fn not_found() -> ApiError {

@@ -42,6 +42,8 @@ pub struct CampaignView {
     pub fully_sent_at: Option<DateTime<Utc>>,
     pub paused_at: Option<DateTime<Utc>>,
     pub pause_reason: Option<String>,
+    /// A stable code for `pause_reason`: a Meta error's (e.g. `access_token_expired`) or `template_paused`, `template_disabled`, ... when a template status webhook stopped it.
+    pub pause_code: Option<String>,
     pub finished_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -115,6 +117,7 @@ impl From<CampaignRecord> for CampaignView {
             fully_sent_at: r.fully_sent_at,
             paused_at: r.paused_at,
             pause_reason: r.pause_reason,
+            pause_code: r.pause_code,
             finished_at: r.finished_at,
             created_at: r.created_at,
             updated_at: r.updated_at,

@@ -1,0 +1,312 @@
+//! The status queue: applies the raw webhook batches the API stored in
+//! `webhook_events` (ARCHITECTURE "Webhooks and replies").
+//!
+//! Each consumer claims up to [`IngestSettings::batch`] events at once
+//! (`for update skip locked`, under a lease), folds every delivery status in
+//! them into one [`StatusBatch`] applied in two statements, records inbound
+//! messages (attribution, first reply, opt-out keywords), applies template
+//! status updates, and deletes the events, all in one transaction. Reply
+//! jobs for new messages are pushed after the commit; one lost there is
+//! pushed again by the scheduler's sweep.
+//!
+//! The backlog lives in Postgres, so a long worker outage cannot wedge a
+//! Redis queue or grow Redis memory. A batch that fails is retried event by
+//! event, so one bad event cannot hold the others back; an event that keeps
+//! failing is dead-lettered (kept with its error) after
+//! [`IngestSettings::max_attempts`].
+
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use queue::{QueueSettings, ReplyJob, apalis::prelude::TaskBuilder, apalis::prelude::TaskSink};
+use redis::aio::ConnectionManager;
+use store::{
+    PgPool,
+    inbound::{self, Inbound, Recorded},
+    statuses::{self, Callback, Failure, StatusBatch, StatusKind},
+    templates,
+    webhook_events::{self, Event},
+};
+use tokio_util::sync::CancellationToken;
+use whatsapp::webhook::{Change, DeliveryStatus, InboundMessage, WebhookPayload};
+
+/// How the status consumers run.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    /// Events claimed (and applied in one transaction) at once.
+    pub batch: i64,
+    /// Consumers per process.
+    pub concurrency: usize,
+    /// How long a claim holds; a dead worker's events are taken again after it.
+    pub lease: Duration,
+    /// Claims of one event before it is dead-lettered.
+    pub max_attempts: i32,
+    /// How long an idle consumer waits before looking again.
+    pub idle_poll: Duration,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            batch: 50,
+            concurrency: 2,
+            lease: Duration::from_secs(60),
+            max_attempts: 5,
+            idle_poll: Duration::from_millis(100),
+        }
+    }
+}
+
+/// A status consumer's shared state.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    pub pg: PgPool,
+    pub redis: ConnectionManager,
+    /// Where reply jobs go.
+    pub replies: QueueSettings,
+    pub settings: IngestSettings,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub events: usize,
+    pub statuses: usize,
+    pub replies: usize,
+    pub dead: usize,
+}
+
+/// Everything parsed out of a set of events, ready to apply.
+#[derive(Debug, Default)]
+struct Parsed {
+    statuses: StatusBatch,
+    messages: Vec<(String, String, InboundMessage, serde_json::Value)>,
+    templates: Vec<(String, String, Option<String>)>,
+}
+
+impl Ingest {
+    /// Runs `concurrency` consumers until `stop`.
+    pub async fn run(self, stop: CancellationToken) {
+        let mut consumers = tokio::task::JoinSet::new();
+        for _ in 0..self.settings.concurrency.max(1) {
+            let (me, stop) = (self.clone(), stop.clone());
+            consumers.spawn(async move {
+                while !stop.is_cancelled() {
+                    let idle = match me.pass().await {
+                        Ok(pass) => pass.events == 0,
+                        Err(e) => {
+                            tracing::warn!(error.cause_chain = ?e, "applying webhooks failed");
+                            true
+                        }
+                    };
+                    if idle {
+                        tokio::select! {
+                            () = stop.cancelled() => break,
+                            () = tokio::time::sleep(me.settings.idle_poll) => {}
+                        }
+                    }
+                }
+            });
+        }
+        while consumers.join_next().await.is_some() {}
+    }
+
+    /// Claims one batch and applies it.
+    pub async fn pass(&self) -> anyhow::Result<Pass> {
+        let events = webhook_events::claim(&self.pg, self.settings.batch, self.settings.lease).await?;
+        if events.is_empty() {
+            return Ok(Pass::default());
+        }
+        let mut pass = Pass { events: events.len(), ..Pass::default() };
+        match self.apply(&events).await {
+            Ok((statuses, recorded)) => {
+                pass.statuses = statuses;
+                pass.replies = recorded.len();
+                self.push_replies(&recorded).await;
+            }
+            Err(e) if events.len() > 1 => {
+                tracing::warn!(error.cause_chain = ?e, events = events.len(), "a webhook batch failed; applying its events one by one");
+                for event in &events {
+                    match self.apply(std::slice::from_ref(event)).await {
+                        Ok((statuses, recorded)) => {
+                            pass.statuses += statuses;
+                            pass.replies += recorded.len();
+                            self.push_replies(&recorded).await;
+                        }
+                        Err(e) => pass.dead += usize::from(self.fail(event, &e).await?),
+                    }
+                }
+            }
+            Err(e) => pass.dead += usize::from(self.fail(&events[0], &e).await?),
+        }
+        metrics::counter!("webhook_events_applied_total").increment((pass.events - pass.dead) as u64);
+        metrics::counter!("webhook_statuses_applied_total").increment(pass.statuses as u64);
+        Ok(pass)
+    }
+
+    /// Records a failed event: retried after a back-off, or dead-lettered
+    /// after the last attempt (returns `true` then).
+    async fn fail(&self, event: &Event, error: &anyhow::Error) -> anyhow::Result<bool> {
+        let dead = event.attempts >= self.settings.max_attempts;
+        let retry_in = Duration::from_secs(2u64.saturating_pow(event.attempts.clamp(1, 8) as u32));
+        let text = format!("{error:#}");
+        webhook_events::fail(&self.pg, event.id, &text, retry_in, dead).await?;
+        if dead {
+            tracing::error!(webhook_event.id = event.id, error = %text, "webhook event dead-lettered");
+            metrics::counter!("webhook_events_dead_lettered_total").increment(1);
+        }
+        Ok(dead)
+    }
+
+    /// Applies `events` in one transaction; returns how many statuses they
+    /// held and the inbound messages recorded for the first time.
+    async fn apply(&self, events: &[Event]) -> anyhow::Result<(usize, Vec<Recorded>)> {
+        let mut parsed = Parsed::default();
+        for event in events {
+            parse_into(&mut parsed, &event.payload).with_context(|| format!("webhook event {}", event.id))?;
+        }
+        let mut tx = self.pg.begin().await?;
+        let applied = statuses::apply(&mut tx, &parsed.statuses).await.context("applying statuses")?;
+        tracing::debug!(?applied, statuses = parsed.statuses.len(), "statuses applied");
+        let mut recorded = Vec::new();
+        for (phone_number_id, from, m, raw) in &parsed.messages {
+            let item = Inbound {
+                wamid: &m.id,
+                phone_number_id,
+                from,
+                context_wamid: m.context.as_ref().map(|c| c.id.as_str()),
+                text: typed_text(m),
+                received_at: unix_time(&m.timestamp),
+                message: raw,
+            };
+            if let Some(r) = inbound::record(&mut tx, &item).await.context("recording an inbound message")? {
+                recorded.push(r);
+            }
+        }
+        for (template_id, event, reason) in &parsed.templates {
+            let change = templates::apply_status_update(&mut tx, template_id, event, reason.as_deref()).await?;
+            if !change.paused.is_empty() || !change.resumed.is_empty() {
+                tracing::warn!(template = %template_id, %event, paused = ?change.paused, resumed = ?change.resumed,
+                    "template status changed campaigns");
+            }
+        }
+        let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+        webhook_events::finish(&mut *tx, &ids).await?;
+        tx.commit().await?;
+        Ok((parsed.statuses.len(), recorded))
+    }
+
+    /// Pushes a reply job per message that has a bot flow to go to. A failed
+    /// push is logged: the scheduler's sweep pushes the message again.
+    async fn push_replies(&self, recorded: &[Recorded]) {
+        let tasks: Vec<_> = recorded
+            .iter()
+            .filter(|r| r.bot_flow_id.is_some())
+            .map(|r| {
+                let job = ReplyJob { wamid: r.wamid.clone() };
+                TaskBuilder::new(job.clone()).idempotency_key(job.dedupe_key()).build()
+            })
+            .collect();
+        if tasks.is_empty() {
+            return;
+        }
+        let mut storage = self.replies.storage::<ReplyJob>(self.redis.clone());
+        if let Err(e) = storage.push_all(futures::stream::iter(tasks)).await {
+            tracing::warn!(error = %e, "pushing reply jobs failed; the sweep will push them again");
+        }
+    }
+}
+
+/// Meta's unix-seconds string as a time; now when it is not a number.
+fn unix_time(timestamp: &str) -> DateTime<Utc> {
+    timestamp.parse().ok().and_then(|s| DateTime::from_timestamp(s, 0)).unwrap_or_else(Utc::now)
+}
+
+/// What the user typed or tapped, for opt-out keywords.
+fn typed_text(m: &InboundMessage) -> Option<&str> {
+    use whatsapp::webhook::Interactive;
+    if let Some(text) = &m.text {
+        return Some(text.body.as_str());
+    }
+    if let Some(text) = m.button.as_ref().and_then(|b| b.text.as_deref()) {
+        return Some(text);
+    }
+    match &m.interactive {
+        Some(Interactive::ButtonReply { button_reply: o } | Interactive::ListReply { list_reply: o }) => {
+            Some(o.title.as_str())
+        }
+        _ => None,
+    }
+}
+
+/// The readable failure of a `failed` status: our stable code for Meta's
+/// error and its reason, with Meta's details when they add something.
+fn failure(status: &whatsapp::webhook::Status) -> Failure {
+    let Some(error) = status.errors.first() else {
+        return Failure {
+            code: "meta_failed".into(),
+            reason: "Meta reported the message failed without an error".into(),
+            meta_code: None,
+        };
+    };
+    let classified = error.classify();
+    let details = error.error_data.as_ref().and_then(|d| d.details.as_deref()).or(error.message.as_deref());
+    let reason = match details {
+        Some(d) if !d.is_empty() && !classified.reason.eq_ignore_ascii_case(d) => {
+            format!("{} ({d})", classified.reason)
+        }
+        _ => classified.reason.into_owned(),
+    };
+    Failure { code: classified.stable_code.into_owned(), reason, meta_code: i32::try_from(error.code).ok() }
+}
+
+fn parse_into(parsed: &mut Parsed, payload: &[u8]) -> anyhow::Result<()> {
+    let body: WebhookPayload = serde_json::from_slice(payload).context("parsing the webhook body")?;
+    // The raw JSON of inbound messages goes to the bot as Meta sent it.
+    let mut raw: Option<serde_json::Value> = None;
+    for (e, entry) in body.entry.iter().enumerate() {
+        for (c, change) in entry.changes.iter().enumerate() {
+            match change {
+                Change::Messages(value) => {
+                    for s in &value.statuses {
+                        let kind = match s.status {
+                            DeliveryStatus::Sent => StatusKind::Sent,
+                            DeliveryStatus::Delivered => StatusKind::Delivered,
+                            DeliveryStatus::Read => StatusKind::Read,
+                            DeliveryStatus::Failed => StatusKind::Failed,
+                            DeliveryStatus::Played | DeliveryStatus::Unknown => continue,
+                        };
+                        let callback = s.biz_opaque_callback_data.as_deref().and_then(Callback::parse);
+                        let failure = (kind == StatusKind::Failed).then(|| failure(s));
+                        parsed.statuses.add(&s.id, kind, unix_time(&s.timestamp), callback, failure);
+                    }
+                    for error in &value.errors {
+                        tracing::warn!(code = error.code, title = %error.title, phone_number_id = %value.metadata.phone_number_id,
+                            "Meta reported an error for a number");
+                    }
+                    if value.messages.is_empty() {
+                        continue;
+                    }
+                    let raw = match &mut raw {
+                        Some(raw) => raw,
+                        None => raw.insert(serde_json::from_slice(payload)?),
+                    };
+                    for (i, m) in value.messages.iter().enumerate() {
+                        let Some(from) = m.from.clone() else {
+                            tracing::warn!(wamid = %m.id, "inbound message without a phone number; ignored");
+                            continue;
+                        };
+                        let message = raw["entry"][e]["changes"][c]["value"]["messages"][i].clone();
+                        parsed.messages.push((value.metadata.phone_number_id.clone(), from, m.clone(), message));
+                    }
+                }
+                Change::TemplateStatus(t) => {
+                    parsed.templates.push((t.message_template_id.clone(), t.event.clone(), t.reason.clone()));
+                }
+                Change::Other { field, .. } => tracing::debug!(%field, "webhook field not handled"),
+            }
+        }
+    }
+    Ok(())
+}
