@@ -74,6 +74,8 @@ begin
     cross join lateral unnest(recipient_metrics(n.state, n.reason_code, n.sent_at, n.delivered_at,
                                                 n.read_at, n.replied_at)) as m(metric)
     group by 1, 2
+    -- Rows locked in one order by every writer: no deadlocks between them.
+    order by 1, 2
     on conflict (campaign_id, metric, shard) do update set value = campaign_counters.value + excluded.value;
     return null;
 end $$;
@@ -95,6 +97,7 @@ begin
     ) d
     group by 1, 2
     having sum(delta) <> 0
+    order by 1, 2
     on conflict (campaign_id, metric, shard) do update set value = campaign_counters.value + excluded.value;
     return null;
 end $$;

@@ -107,7 +107,13 @@ impl TestApp {
         let redis = connections.redis().await.expect("Redis must run (scripts/services up)");
         let cipher = Cipher::from_base64(&Cipher::generate_key()).expect("fresh key");
         let state = AppState::new(pg.clone(), cipher, cloud, limits, Settings::default())
-            .with_webhook_verify_token(webhook_verify_token.map(Secret::new));
+            .with_webhook_verify_token(webhook_verify_token.map(Secret::new))
+            // Queues of its own in the shared Redis, as a deployment's `QUEUE_PREFIX` gives.
+            .with_dead_letters(queue::DeadLetters::new(
+                pg.clone(),
+                redis.clone(),
+                format!("test{}.", uuid::Uuid::new_v4().simple()),
+            ));
         let router = api::router(state.clone(), Readiness { pg: pg.clone(), redis }, telemetry::metrics_handle());
         let server = api::ApiServer::from_listener(listener, router);
         tokio::spawn(server.run(stop.clone().cancelled_owned()));

@@ -47,6 +47,10 @@ pub struct WorkerConfig {
     /// Prepended to every queue and limiter key: lets several deployments share one Redis.
     #[arg(long, env = "QUEUE_PREFIX", default_value = "")]
     pub queue_prefix: String,
+    /// Seconds between two reads of the queue and campaign gauges exported on `/metrics`.
+    #[arg(long, env = "METRICS_INTERVAL", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub metrics_interval: u64,
 }
 
 impl WorkerConfig {

@@ -19,7 +19,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use queue::{QueueSettings, ReplyJob, apalis::prelude::TaskBuilder, apalis::prelude::TaskSink};
+use queue::{
+    QueueSettings, ReplyJob,
+    apalis::prelude::{TaskBuilder, TaskSink},
+    exporter::STATUS_QUEUE,
+};
 use redis::aio::ConnectionManager;
 use store::{
     PgPool,
@@ -30,6 +34,8 @@ use store::{
 };
 use tokio_util::sync::CancellationToken;
 use whatsapp::webhook::{Change, DeliveryStatus, InboundMessage, WebhookPayload};
+
+use crate::telemetry::{JobOutcome, count_job};
 
 /// How the status consumers run.
 #[derive(Debug, Clone)]
@@ -121,6 +127,7 @@ impl Ingest {
         let mut pass = Pass { events: events.len(), ..Pass::default() };
         match self.apply(&events).await {
             Ok((statuses, recorded)) => {
+                applied(&events);
                 pass.statuses = statuses;
                 pass.replies = recorded.len();
                 self.push_replies(&recorded).await;
@@ -130,6 +137,7 @@ impl Ingest {
                 for event in &events {
                     match self.apply(std::slice::from_ref(event)).await {
                         Ok((statuses, recorded)) => {
+                            applied(std::slice::from_ref(event));
                             pass.statuses += statuses;
                             pass.replies += recorded.len();
                             self.push_replies(&recorded).await;
@@ -152,6 +160,7 @@ impl Ingest {
         let retry_in = Duration::from_secs(2u64.saturating_pow(event.attempts.clamp(1, 8) as u32));
         let text = format!("{error:#}");
         webhook_events::fail(&self.pg, event.id, &text, retry_in, dead).await?;
+        count_job(STATUS_QUEUE, if dead { JobOutcome::Dead } else { JobOutcome::Retry });
         if dead {
             tracing::error!(webhook_event.id = event.id, error = %text, "webhook event dead-lettered");
             metrics::counter!("webhook_events_dead_lettered_total").increment(1);
@@ -216,6 +225,21 @@ impl Ingest {
             tracing::warn!(error = %e, "pushing reply jobs failed; the sweep will push them again");
         }
     }
+}
+
+/// Counts applied events (`jobs_total{queue="status", outcome="ok"}`) and
+/// records how long each waited since the API stored it
+/// (`webhook_ingest_lag_seconds`).
+fn applied(events: &[Event]) {
+    for event in events {
+        metrics::histogram!("webhook_ingest_lag_seconds").record(lag(event).as_secs_f64());
+        count_job(STATUS_QUEUE, JobOutcome::Ok);
+    }
+}
+
+/// How long ago the API stored `event`.
+fn lag(event: &Event) -> Duration {
+    (Utc::now() - event.received_at).to_std().unwrap_or_default()
 }
 
 /// Meta's unix-seconds string as a time; now when it is not a number.

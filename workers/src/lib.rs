@@ -5,4 +5,6 @@ pub mod ingest;
 pub mod ledger;
 pub mod pipeline;
 pub mod reply;
+pub mod report;
 pub mod send;
+pub mod telemetry;

@@ -1,14 +1,14 @@
 //! `campaigns-worker`: one process per start, with a unique name
 //! (`{host}-{boot id}`), registered in Postgres with a heartbeat, serving
 //! `/healthz`, `/readyz` and `/metrics`, and stopping cleanly on SIGTERM.
-//! It runs the queues `WORKER_QUEUES` names: `launch`, `send` and `reply`
-//! consumers, the `status` consumers of stored webhooks and the `scheduler`
-//! tick (workers::pipeline); `report` arrives with its issue.
+//! It runs the queues `WORKER_QUEUES` names: `launch`, `send`, `reply` and
+//! `report` consumers, the `status` consumers of stored webhooks and the
+//! `scheduler` tick (workers::pipeline, workers::report).
 
 mod config;
 mod registry;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::middleware;
@@ -55,6 +55,7 @@ async fn pipeline(config: &WorkerConfig, name: &str, pg: store::PgPool) -> anyho
     settings.scheduler = config.runs("scheduler");
     settings.status = config.runs("status");
     settings.reply = config.runs("reply");
+    settings.report = config.runs("report");
     settings.send_slots = config.send_concurrency;
     settings.window_max = config.send_window_max;
     settings.ingest.concurrency = config.status_concurrency;
@@ -74,6 +75,13 @@ async fn main() -> anyhow::Result<()> {
     let registry = registry::Registry::new(pg.clone(), host, name.clone(), config.queues.clone());
     let heartbeat = tokio::spawn(registry.clone().run(stop.clone()));
     let pipeline = tokio::spawn(workers::pipeline::run(pipeline(&config, &name, pg.clone()).await?, stop.clone()));
+    let exporter = queue::Exporter {
+        pg: pg.clone(),
+        redis: redis.clone(),
+        queue_prefix: config.queue_prefix.clone(),
+        interval: Duration::from_secs(config.metrics_interval),
+    };
+    let gauges = tokio::spawn(exporter.run(stop.clone()));
 
     let ops_router = ops::router(ops::Readiness { pg: pg.clone(), redis }, telemetry::metrics_handle())
         .layer(middleware::from_fn(ops::track_http));
@@ -83,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
     axum::serve(listener, ops_router).with_graceful_shutdown(stop.clone().cancelled_owned()).await?;
 
     pipeline.await.context("pipeline task")?;
+    gauges.await.context("metrics exporter task")?;
     heartbeat.await.context("heartbeat task")?;
     registry.mark_stopped().await;
     pg.close().await;

@@ -1,4 +1,4 @@
-//! The queue consumers (launch, send, reply), the status consumers
+//! The queue consumers (launch, send, reply, report), the status consumers
 //! ([`crate::ingest`]) and the scheduler tick, wired on the `queue` crate's
 //! storages, promoter, janitor, supervisor and outbox relay.
 //!
@@ -8,12 +8,15 @@
 //! stops at once. The tick tops every campaign's window up; the launch job
 //! fills the first window right after planning.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
 use queue::{
-    Job, JobError, LaunchJob, QueueSettings, Relay, ReplyJob, SendJob, Supervisor,
-    apalis::prelude::{Data, TaskBuilder, TaskSink, WorkerBuilder},
+    Job, JobError, LaunchJob, QueueSettings, Relay, ReplyJob, ReportJob, SendJob, Supervisor,
+    apalis::prelude::{Data, TaskBuilder, TaskSink, WorkerBuilder, WorkerBuilderExt},
     apalis_redis::RedisStorage,
     janitor, promoter, until_cancelled, worker_name,
 };
@@ -27,6 +30,7 @@ use crate::{
     ledger::Ledger,
     reply::{Delivered, Replier},
     send::{SendResult, Sender},
+    telemetry::{JobOutcome, job_result},
 };
 
 /// The default of [`Settings::window_max`] (`SEND_WINDOW_MAX`).
@@ -54,6 +58,8 @@ pub struct Settings {
     pub status: bool,
     /// Deliver inbound messages to bot flows (the `reply` queue).
     pub reply: bool,
+    /// Build requested CSV reports (the `report` queue), and relay their jobs.
+    pub report: bool,
     pub ingest: IngestSettings,
     /// apalis send workers per process; each runs the tasks it fetches concurrently.
     pub send_slots: usize,
@@ -84,6 +90,7 @@ impl Settings {
             scheduler: true,
             status: true,
             reply: true,
+            report: true,
             ingest: IngestSettings::default(),
             send_slots: 4,
             window: Duration::from_secs(5),
@@ -160,6 +167,11 @@ impl Pipeline {
         if !mine {
             return Ok(0);
         }
+        // `queue_next` takes the first planned rows through (campaign_id,
+        // state). Half-way through a large campaign the statistics say half
+        // the ledger is planned and the planner picks a sequential scan, which
+        // reads every row already sent (at the start of the table) each time.
+        sqlx::query("set local enable_seqscan = off").execute(&mut *tx).await?;
         let Some(limits) = recipients::send_limits(&mut *tx, campaign_id).await? else { return Ok(0) };
         let window = ((limits.pace_per_second() * self.settings.window.as_secs_f64()).ceil() as i64)
             .clamp(1, self.settings.window_cap());
@@ -174,26 +186,32 @@ impl Pipeline {
         Ok(jobs.len())
     }
 
-    /// Pushes send jobs, each under its idempotency key. A failed push leaves
-    /// the rows queued in Postgres; the tick's sweep pushes them again.
+    /// Pushes send jobs. A failed push leaves the rows queued in Postgres;
+    /// the tick's sweep pushes them again.
+    ///
+    /// Without idempotency keys: each row is pushed by the one fan-out that
+    /// queued it (under the campaign's fan-out lock), re-pushes of lost work
+    /// never had one, and the claim makes any duplicate harmless. A key per
+    /// send would cost Redis ~100 B for its whole TTL: 50 MB at 4,000 sends/s
+    /// with the hot queues' 2 minutes.
     async fn push_sends(&self, jobs: &[SendJob]) -> anyhow::Result<()> {
         if jobs.is_empty() {
             return Ok(());
         }
-        let tasks: Vec<_> = jobs.iter().map(|j| TaskBuilder::new(*j).idempotency_key(j.dedupe_key()).build()).collect();
+        let tasks: Vec<_> = jobs.iter().map(|j| TaskBuilder::new(*j).build()).collect();
         self.sends().push_all(futures::stream::iter(tasks)).await.context("pushing send jobs")?;
         Ok(())
     }
 
     /// One send job: send, and re-schedule it when it must wait or retry.
-    async fn send(&self, ledger: &Ledger, job: SendJob) -> Result<(), JobError> {
+    async fn send(&self, ledger: &Ledger, job: SendJob) -> Result<JobOutcome, JobError> {
         let retry_after = match self.sender.send_with(ledger, job.campaign_id, job.contact_id).await {
             Ok(SendResult::Retry { after }) => after,
             Ok(SendResult::Failed { code, attempts_exhausted: true }) => {
                 // Dead-lettered, visible to operators; the ledger says `failed`.
                 return Err(JobError::msg(format!("failed after the last attempt: {code}")));
             }
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok(JobOutcome::Ok),
             Err(e) => {
                 // Postgres or Redis trouble. Before the claim nothing changed;
                 // after it the row was given back (or, if the request may have
@@ -203,23 +221,22 @@ impl Pipeline {
                 Duration::from_secs(5)
             }
         };
-        // No idempotency key: the first push's key still lives, and the claim
-        // makes a duplicate harmless anyway.
+        // No idempotency key (as in `push_sends`): the claim makes a duplicate harmless.
         let task = TaskBuilder::new(job).run_after(retry_after).build();
         self.sends().push_task(task).await.map_err(|e| JobError::msg(format!("re-queueing the send: {e}")))?;
-        Ok(())
+        Ok(JobOutcome::Retry)
     }
 
     /// One reply job: deliver the message to its bot flow, and re-schedule
     /// it when the bot did not take it. After the last attempt the job fails
     /// into the dead letters (the message row says why).
-    async fn reply(&self, job: ReplyJob) -> Result<(), JobError> {
+    async fn reply(&self, job: ReplyJob) -> Result<JobOutcome, JobError> {
         let retry_after = match self.replier.deliver(&job.wamid).await {
             Ok(Delivered::Retry { after }) => after,
             Ok(Delivered::Dead { error }) => {
                 return Err(JobError::msg(format!("gave up delivering the reply: {error}")));
             }
-            Ok(Delivered::Routed | Delivered::NothingToDo) => return Ok(()),
+            Ok(Delivered::Routed | Delivered::NothingToDo) => return Ok(JobOutcome::Ok),
             Err(e) => {
                 tracing::warn!(error.cause_chain = ?e, wamid = %job.wamid, "reply job failed; retrying");
                 Duration::from_secs(5)
@@ -227,11 +244,11 @@ impl Pipeline {
         };
         let task = TaskBuilder::new(job).run_after(retry_after).build();
         self.replies().push_task(task).await.map_err(|e| JobError::msg(format!("re-queueing the reply: {e}")))?;
-        Ok(())
+        Ok(JobOutcome::Retry)
     }
 
     /// One launch job: plan the ledger once, then fill the first window.
-    async fn launch(&self, job: LaunchJob) -> Result<(), JobError> {
+    async fn launch(&self, job: LaunchJob) -> Result<JobOutcome, JobError> {
         let run = async {
             let mut tx = self.pg.begin().await?;
             let outcome = campaigns::plan(&mut tx, job.campaign_id).await?;
@@ -239,7 +256,7 @@ impl Pipeline {
             tracing::info!(campaign.id = job.campaign_id, ?outcome, "campaign planned");
             self.fan_out(job.campaign_id).await
         };
-        run.await.map(|_| ()).map_err(|e: anyhow::Error| JobError::msg(format!("{e:#}")))
+        run.await.map(|_| JobOutcome::Ok).map_err(|e: anyhow::Error| JobError::msg(format!("{e:#}")))
     }
 
     /// One scheduler tick; only one process runs it at a time (a Postgres
@@ -327,9 +344,39 @@ async fn handle_send(
     ledger: Data<Ledger>,
     top_ups: Data<Arc<TopUps>>,
 ) -> Result<(), JobError> {
+    let started = Instant::now();
     let result = pipeline.send(&ledger, job).await;
     top_ups.sent(&pipeline, job.campaign_id);
-    result
+    job_result("send", started, result)
+}
+
+/// How often [`sweep_sends_done`] runs.
+const SEND_DONE_SWEEP: Duration = Duration::from_secs(1);
+
+/// The janitor's sweep of finished tasks, every second for the send queue:
+/// apalis-redis keeps ~600 B per finished task until the janitor deletes it,
+/// so at 4,000 sends/s its once-a-minute pass would let Redis grow by
+/// ~150 MB between passes. Each call forgets at most a small batch, so a
+/// large backlog is spread over many short calls.
+async fn sweep_sends_done(mut redis: ConnectionManager, queue: String, stop: CancellationToken) {
+    let mut every = tokio::time::interval(SEND_DONE_SWEEP);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        loop {
+            match janitor::sweep_done_batch(&mut redis, &queue, janitor::BATCH).await {
+                Ok(n) if n == janitor::BATCH => {}
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::debug!(queue, error = %e, "sweeping finished sends failed; retrying next round");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// The send workers' share of the fan-out: the tick tops each window up
@@ -385,11 +432,17 @@ impl TopUps {
 }
 
 async fn handle_launch(job: LaunchJob, pipeline: Data<Arc<Pipeline>>) -> Result<(), JobError> {
-    pipeline.launch(job).await
+    let started = Instant::now();
+    job_result("launch", started, pipeline.launch(job).await)
+}
+
+async fn handle_report(job: ReportJob, pipeline: Data<Arc<Pipeline>>) -> Result<(), JobError> {
+    crate::report::handle(&pipeline.pg, job).await
 }
 
 async fn handle_reply(job: ReplyJob, pipeline: Data<Arc<Pipeline>>) -> Result<(), JobError> {
-    pipeline.reply(job).await
+    let started = Instant::now();
+    job_result("reply", started, pipeline.reply(job).await)
 }
 
 /// Starts what `settings` asks for and runs until `stop`.
@@ -451,6 +504,24 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
             .await;
         });
     }
+    if s.report {
+        queues.push(s.queue::<ReportJob>());
+        let (pg, redis) = (pipeline.pg.clone(), pipeline.redis.clone());
+        tasks.spawn(crate::report::relay(pg, redis, s.queue::<ReportJob>(), s.tick, stop.clone()));
+        let (p, sup, stop) = (pipeline.clone(), supervisor.clone(), stop.clone());
+        tasks.spawn(async move {
+            let q = p.settings.queue::<ReportJob>();
+            sup.run(&q.queue.clone(), stop.clone(), |restart| {
+                WorkerBuilder::new(worker_name(&q.queue, &p.settings.instance, 0, restart))
+                    .backend(q.worker_storage::<ReportJob>(p.redis.clone()))
+                    .concurrency(crate::report::CONCURRENCY)
+                    .data(p.clone())
+                    .build(handle_report)
+                    .run_until(until_cancelled(stop.clone()))
+            })
+            .await;
+        });
+    }
     if s.status {
         tasks.spawn(pipeline.ingest().run(stop.clone()));
     }
@@ -459,10 +530,16 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
         tasks.spawn(promoter::run(pipeline.redis.clone(), names, stop.clone()));
         tasks.spawn(janitor::run(pipeline.redis.clone(), queues, Duration::from_secs(60), stop.clone()));
     }
+    if s.send {
+        tasks.spawn(sweep_sends_done(pipeline.redis.clone(), s.queue::<SendJob>().queue, stop.clone()));
+    }
     if s.scheduler {
         let (p, stop) = (pipeline.clone(), stop.clone());
         tasks.spawn(async move {
-            let routes = [(LaunchJob::OUTBOX_KIND.to_owned(), p.settings.queue::<LaunchJob>())];
+            let routes = [
+                (LaunchJob::OUTBOX_KIND.to_owned(), p.settings.queue::<LaunchJob>()),
+                (ReportJob::OUTBOX_KIND.to_owned(), p.settings.queue::<ReportJob>()),
+            ];
             let mut relay = Relay::new(p.pg.clone(), p.redis.clone(), routes);
             let mut every = tokio::time::interval(p.settings.tick);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -112,7 +112,7 @@ impl Replier {
             .body(body)
             .send()
             .await;
-        metrics::histogram!("reply_routing_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("reply_request_duration_seconds").record(started.elapsed().as_secs_f64());
         let error = match answer {
             Ok(r) if r.status().is_success() => {
                 inbound::mark_routed(&self.pg, &d.wamid).await?;

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use crate::ledger::Ledger;
 use chrono::{TimeDelta, Utc};
 use domain::campaign::{Binding, Component, FrozenValues, Param, render};
 use ratelimit::{CampaignLimit, LimitError, Limiter, NumberLimit, Rate};
@@ -21,6 +20,8 @@ use whatsapp::{
     CloudClient, ErrorClass, NotSent, SendError, SendTemplateRequest,
     send::{HeaderParameter, Language, MediaSource, Template, TextParameter},
 };
+
+use crate::ledger::Ledger;
 
 /// Our own retry policy (apalis-redis's built-in 25 linear retries are not
 /// used): exponential back-off from `base`, capped at `max_delay`, and a
@@ -116,8 +117,9 @@ impl Sender {
             NumberLimit::new(limits.phone_number_id.clone(), Rate::number_tier(f64::from(limits.throughput_per_sec))?);
         let campaign = CampaignLimit::new(campaign_id, Rate::campaign_pace(limits.pace_per_second())?);
         match self.limiter.acquire(&number, &campaign, self.policy.max_limiter_wait).await {
-            Ok(_waited) => {}
-            Err(LimitError::WaitTooLong { last, .. }) => {
+            Ok(waited) => limiter_waited(&limits.phone_number_id, "acquired", waited),
+            Err(LimitError::WaitTooLong { waited, last }) => {
+                limiter_waited(&limits.phone_number_id, "gave_up", waited);
                 let after = last.map_or(self.policy.max_limiter_wait, |w| w.delay);
                 return Ok(SendResult::Retry { after });
             }
@@ -181,15 +183,18 @@ impl Sender {
             Ok(response) => {
                 let Some(wamid) = response.message_id() else {
                     // A 200 without a message id: Meta may have sent it.
+                    count_send(&claim.phone_number_id, "in_doubt", "no_message_id");
                     self.record(ledger, claim, &Outcome::InDoubt { reason: "accepted without a message id" }).await?;
                     return Ok(SendResult::InDoubt);
                 };
+                count_send(&claim.phone_number_id, "accepted", "none");
                 let wa_id = response.contacts.first().and_then(|c| c.wa_id.as_deref());
                 self.record(ledger, claim, &Outcome::Accepted { wamid, wa_id }).await?;
                 Ok(SendResult::Accepted { wamid: wamid.to_owned() })
             }
             Err(SendError::OutcomeUnknown { cause }) => {
                 tracing::warn!(error.cause_chain = ?cause, "send outcome unknown");
+                count_send(&claim.phone_number_id, "in_doubt", "outcome_unknown");
                 self.record(
                     ledger,
                     claim,
@@ -230,6 +235,12 @@ impl Sender {
             // The outcome must still be recorded; the next 130429 pauses again.
             tracing::warn!(error.cause_chain = ?e, "could not pause the number after 130429");
         }
+        let outcome = match class {
+            ErrorClass::Halt => "paused",
+            ErrorClass::RetryNow | ErrorClass::RetryLater if claim.attempt < self.policy.max_attempts => "retry",
+            _ => "failed",
+        };
+        count_send(&claim.phone_number_id, outcome, &code);
         if class == ErrorClass::Halt {
             // The sender itself cannot send (token, account, template state):
             // failing every contact one by one would be wrong. Pause the
@@ -266,6 +277,23 @@ impl Sender {
         }
         Ok(())
     }
+}
+
+/// Counts one answer of the Cloud API (`sends_total`) by number, outcome
+/// and our stable code for Meta's error (`none` when accepted): bounded
+/// labels, never Meta's free text.
+fn count_send(phone_number_id: &str, outcome: &'static str, code: &str) {
+    metrics::counter!("sends_total", "phone_number_id" => phone_number_id.to_owned(), "outcome" => outcome,
+        "code" => code.to_owned())
+    .increment(1);
+}
+
+/// Records how long a send waited for the limiter (`limiter_wait_seconds`),
+/// by number and whether it got its turn (`acquired`) or went back to the
+/// queue (`gave_up`).
+fn limiter_waited(phone_number_id: &str, outcome: &'static str, waited: Duration) {
+    metrics::histogram!("limiter_wait_seconds", "phone_number_id" => phone_number_id.to_owned(), "outcome" => outcome)
+        .record(waited.as_secs_f64());
 }
 
 /// What the steps before the request decided.

@@ -53,6 +53,13 @@ async fn worker_registers_serves_health_and_stops_on_sigterm(pg: PgPool) {
 
     let metrics = http.get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains(r#"route="/readyz""#), "the worker counts its own HTTP requests: {metrics}");
+    let metrics_url = format!("http://127.0.0.1:{port}/metrics");
+    eventually(Duration::from_secs(20), "the queue gauges exported", || async {
+        let text = http.get(&metrics_url).send().await.ok()?.text().await.ok()?;
+        (text.contains(r#"queue_pending_jobs{queue="send"}"#) && text.contains(r#"queue_dead_jobs{queue="status"}"#))
+            .then_some(())
+    })
+    .await;
 
     let pid = child.id().expect("pid").to_string();
     let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();

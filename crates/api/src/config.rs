@@ -46,6 +46,14 @@ pub struct ApiConfig {
     /// handshake is refused (signed POSTs are still accepted).
     #[arg(long, env = "WEBHOOK_VERIFY_TOKEN", hide_env_values = true)]
     pub webhook_verify_token: Option<Secret>,
+    /// The workers' `QUEUE_PREFIX`: where the queue gauges on `/metrics` are read and
+    /// dead letters (`/v1/dead-letters`) are found.
+    #[arg(long, env = "QUEUE_PREFIX", default_value = "")]
+    pub queue_prefix: String,
+    /// Seconds between two reads of the queue and campaign gauges exported on `/metrics`.
+    #[arg(long, env = "METRICS_INTERVAL", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub metrics_interval: u64,
 }
 
 impl ApiConfig {

@@ -20,11 +20,20 @@ async fn main() -> anyhow::Result<()> {
     let redis = config.connections.redis().await.context("connecting to Redis")?;
     let cloud = whatsapp::CloudClient::new(config.cloud()).context("building the Cloud API client")?;
     let state = AppState::new(pg.clone(), cipher, cloud, config.limits(), config.settings())
-        .with_webhook_verify_token(config.webhook_verify_token.clone());
-    let router = api::router(state, Readiness { pg: pg.clone(), redis }, telemetry::metrics_handle());
+        .with_webhook_verify_token(config.webhook_verify_token.clone())
+        .with_dead_letters(queue::DeadLetters::new(pg.clone(), redis.clone(), config.queue_prefix.clone()));
+    let router = api::router(state, Readiness { pg: pg.clone(), redis: redis.clone() }, telemetry::metrics_handle());
     let server = ApiServer::bind(config.addr, router).await.with_context(|| format!("binding {}", config.addr))?;
     tracing::info!(addr = %server.local_addr()?, "API listening");
     let stop = shutdown::on_signal();
+    // The queue and campaign gauges, as every worker exports them too.
+    let exporter = queue::Exporter {
+        pg: pg.clone(),
+        redis: redis.clone(),
+        queue_prefix: config.queue_prefix.clone(),
+        interval: std::time::Duration::from_secs(config.metrics_interval),
+    };
+    tokio::spawn(exporter.run(stop.clone()));
     let serving = server.run(stop.clone().cancelled_owned());
     // After the signal, in-flight requests get DRAIN_DEADLINE to finish (a
     // stalled upload must not block the stop; its transaction rolls back).

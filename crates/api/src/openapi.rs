@@ -12,7 +12,7 @@ use utoipa::{
 #[openapi(
     info(
         title = "WhatsApp campaign engine API",
-        description = "Contacts, WhatsApp Cloud numbers, templates, bot flows, media, campaigns, funnel steps, \
+        description = "Contacts, WhatsApp Cloud numbers, templates, bot flows, media, campaigns, funnel steps, reports, \
                        organization settings and API keys. Authenticate with `Authorization: Bearer <key>` \
                        (Meta's `/webhooks/whatsapp` callback is authenticated by its signature instead); \
                        errors are `{\"error\": {\"code\", \"message\", \"field\"?, \"details\"?}}`."
@@ -26,9 +26,11 @@ use utoipa::{
         (name = "bot-flows", description = "Endpoints that campaign replies are forwarded to"),
         (name = "media", description = "Images and videos for template headers, uploaded to Meta"),
         (name = "campaigns", description = "Real and test campaigns: Draft to Finished, forecast, launch, schedule"),
+        (name = "reports", description = "CSV reports of a campaign's recipients: requested, built in the background, downloaded"),
         (name = "api-keys", description = "API keys of the organization"),
         (name = "organization", description = "The organization's settings: default reply route and opt-out keywords"),
         (name = "webhooks", description = "Meta's webhook callback: subscription handshake and signed batches (no API key)"),
+        (name = "dead-letters", description = "What the queues gave up on: list, replay, delete (admin keys; the organization's own)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

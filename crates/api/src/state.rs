@@ -24,6 +24,9 @@ pub struct AppState {
     pub webhook_verify_token: Option<Secret>,
     /// The numbers' app secrets that webhook signatures are checked against, cached.
     pub app_secrets: Arc<AppSecrets>,
+    /// Dead-letter operations on this deployment's queues (its Redis and
+    /// `QUEUE_PREFIX`); `None` until [`AppState::with_dead_letters`].
+    pub dead_letters: Option<queue::DeadLetters>,
 }
 
 impl AppState {
@@ -37,7 +40,15 @@ impl AppState {
             import_slots: Arc::new(Semaphore::new(limits.concurrent_imports)),
             webhook_verify_token: None,
             app_secrets: Arc::new(AppSecrets::default()),
+            dead_letters: None,
         }
+    }
+
+    /// Serves `/v1/dead-letters` with these queues.
+    #[must_use]
+    pub fn with_dead_letters(mut self, dead_letters: queue::DeadLetters) -> Self {
+        self.dead_letters = Some(dead_letters);
+        self
     }
 
     /// Sets the webhook handshake's token; an empty one counts as none.

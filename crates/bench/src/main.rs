@@ -9,13 +9,19 @@
 //! campaigns-bench wa-sim --sim http://127.0.0.1:18081 --sim-webhooks http://127.0.0.1:18082 --receiver 127.0.0.1:18083
 //! campaigns-bench send-throughput --api ... --key wce_... --contacts 200000 --sim http://... --cpu worker1=123 --cpu postgres=456
 //! campaigns-bench redis-memory --api ... --key wce_... --contacts 1000000 --sim http://... --redis-url redis://...
+//! campaigns-bench report --api ... --key wce_... --campaign 1 --rows 1000000 --worker-pid 1234
+//! campaigns-bench webhooks --api ... --key wce_... --worker target/release/campaigns-worker --events 600000 --cpu api=123
+//! campaigns-bench webhooks-backpressure --api ... --key wce_... --worker ... --rate 3000 --outage-secs 300
 //! ```
 
+mod demo;
 mod forecast;
 mod limiter;
+mod report;
 mod sample;
 mod throughput;
 mod wa_sim;
+mod webhooks;
 
 use std::time::{Duration, Instant};
 
@@ -54,6 +60,10 @@ enum Command {
     },
     /// Send throughput of two running wa-sim simulators (without and with status webhooks).
     WaSim(wa_sim::Args),
+    /// The demo's bot endpoint: acknowledges signed replies and reports funnel steps.
+    DemoBot(demo::BotArgs),
+    /// The demo's terminal view of a campaign: progress bar and live statistics.
+    DemoWatch(demo::WatchArgs),
     /// Time the forecast of a campaign whose audience is every imported sample contact.
     Forecast(forecast::Args),
     /// Time planning the ledger of such a campaign once launched.
@@ -64,6 +74,12 @@ enum Command {
     SendThroughput(throughput::Args),
     /// Peak Redis memory while such a campaign is sent.
     RedisMemory(throughput::MemoryArgs),
+    /// The time until a 1,000,000-row CSV report is ready, and the building worker's peak RSS.
+    Report(report::Args),
+    /// Signed status webhooks ingested by the API and applied by a worker: events/s, ack latency, CPU per event.
+    Webhooks(webhooks::Args),
+    /// Webhooks keep arriving while the status and reply consumers are stopped: ack latency, backlog, catch-up.
+    WebhooksBackpressure(webhooks::BackpressureArgs),
 }
 
 #[tokio::main]
@@ -82,11 +98,16 @@ async fn main() -> anyhow::Result<()> {
             emit(&result);
         }
         Command::WaSim(args) => emit(&wa_sim::run(args).await?),
+        Command::DemoBot(args) => demo::bot(args).await?,
+        Command::DemoWatch(args) => emit_pretty(&demo::watch(args).await?),
         Command::Forecast(args) => emit(&forecast::run(args).await?),
         Command::Plan(args) => emit(&forecast::plan(args).await?),
         Command::LimiterAccuracy(args) => emit(&limiter::run(args).await?),
         Command::SendThroughput(args) => emit(&throughput::send_throughput(args).await?),
         Command::RedisMemory(args) => emit(&throughput::redis_memory(args).await?),
+        Command::Report(args) => emit(&report::run(args).await?),
+        Command::Webhooks(args) => emit(&webhooks::run(args).await?),
+        Command::WebhooksBackpressure(args) => emit(&webhooks::backpressure(args).await?),
     }
     Ok(())
 }
@@ -94,6 +115,11 @@ async fn main() -> anyhow::Result<()> {
 #[allow(clippy::print_stdout)] // the result line is the tool's output
 fn emit(value: &serde_json::Value) {
     println!("{value}");
+}
+
+#[allow(clippy::print_stdout)] // the demo shows the final statistics
+fn emit_pretty(value: &serde_json::Value) {
+    println!("{value:#}");
 }
 
 async fn contacts_import(api: &str, key: &str, rows: u64, api_pid: Option<u32>) -> anyhow::Result<serde_json::Value> {

@@ -54,7 +54,7 @@ pub struct MemoryArgs {
     sample_ms: u64,
 }
 
-fn labelled_pid(s: &str) -> Result<(String, u32), String> {
+pub(crate) fn labelled_pid(s: &str) -> Result<(String, u32), String> {
     let (label, pid) = s.split_once('=').ok_or("expected label=pid")?;
     Ok((label.to_owned(), pid.parse().map_err(|e| format!("pid {pid:?}: {e}"))?))
 }
@@ -280,7 +280,7 @@ pub async fn redis_memory(args: MemoryArgs) -> anyhow::Result<Value> {
     }))
 }
 
-async fn used_memory(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<u64> {
+pub(crate) async fn used_memory(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<u64> {
     let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await.context("INFO memory")?;
     info.lines()
         .find_map(|l| l.strip_prefix("used_memory:"))
@@ -300,11 +300,11 @@ fn busiest_second(at: &[u64]) -> usize {
     busiest
 }
 
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn clock_ticks_per_second() -> f64 {
+pub(crate) fn clock_ticks_per_second() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -316,13 +316,13 @@ fn clock_ticks_per_second() -> f64 {
 
 /// The bench database and its role: Postgres processes serving other
 /// databases (tests running on the same server) are not counted.
-struct OurDatabase {
+pub(crate) struct OurDatabase {
     database: String,
     user: String,
 }
 
 impl OurDatabase {
-    fn of(url: &str) -> anyhow::Result<Self> {
+    pub(crate) fn of(url: &str) -> anyhow::Result<Self> {
         let options: sqlx::postgres::PgConnectOptions = url.parse().context("the database URL")?;
         let database = options.get_database().context("a database name in DATABASE_URL")?.to_owned();
         Ok(Self { database, user: options.get_username().to_owned() })
@@ -346,7 +346,7 @@ impl OurDatabase {
 /// live descendants. Reaped children (`cutime`, `cstime`) are counted too,
 /// except under the label `postgres`, whose exited backends may have
 /// served any database.
-fn cpu_times(processes: &[(String, u32)], ours: &OurDatabase) -> HashMap<String, u64> {
+pub(crate) fn cpu_times(processes: &[(String, u32)], ours: &OurDatabase) -> HashMap<String, u64> {
     let mut stats: HashMap<u32, (u32, u64, u64)> = HashMap::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for entry in dir.flatten() {

@@ -6,8 +6,18 @@
 //! campaignsctl key create --org 1 --name ci [--admin]
 //! campaignsctl key revoke --org 1 --id 3
 //! campaignsctl campaign plan --id 7                # plan a launched campaign's ledger now
+//! campaignsctl campaign pause --id 7 [--reason ..] # stop sending; `resume` restarts it
+//! campaignsctl queues                              # depth, age, in-flight and dead letters per queue
+//! campaignsctl dead-letters list [--queue send]    # counts per queue, or one queue's dead letters
+//! campaignsctl dead-letters replay --queue send (--id ID | --all)
+//! campaignsctl dead-letters delete --queue status --id 12
 //! ```
-//! Output is JSON on stdout, so scripts can read it with `jq`.
+//! Output is JSON on stdout, so scripts can read it with `jq`. Commands on
+//! queues also use Redis (`REDIS_URL`) and the workers' `QUEUE_PREFIX`.
+
+mod campaign_ops;
+mod dead_letters;
+mod queues;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -24,6 +34,9 @@ use store::{
 struct Cli {
     #[command(flatten)]
     connections: ConnectionArgs,
+    /// The workers' `QUEUE_PREFIX`: prepended to every Redis queue name.
+    #[arg(long, env = "QUEUE_PREFIX", default_value = "", global = true)]
+    queue_prefix: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,6 +54,11 @@ enum Command {
     /// Campaigns.
     #[command(subcommand)]
     Campaign(CampaignCommand),
+    /// Depth, oldest pending age, in-flight and dead letters of every queue.
+    Queues,
+    /// What the queues gave up on: list, replay, delete (docs/operations.md).
+    #[command(subcommand)]
+    DeadLetters(dead_letters::DeadLetterCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,6 +66,19 @@ enum CampaignCommand {
     /// Plan the recipient ledger of an active campaign now, as its launch job
     /// does (a no-op when it is planned already).
     Plan {
+        #[arg(long)]
+        id: i64,
+    },
+    /// Stop sending an active campaign until `resume` (queued sends are not
+    /// claimed while it is paused).
+    Pause {
+        #[arg(long)]
+        id: i64,
+        #[arg(long, default_value = "paused by an operator")]
+        reason: String,
+    },
+    /// Resume a paused campaign (whoever paused it): sending goes on where it stopped.
+    Resume {
         #[arg(long)]
         id: i64,
     },
@@ -139,6 +170,17 @@ async fn main() -> anyhow::Result<()> {
                 PlanOutcome::NotActive => bail!("campaign {id} is not active (or does not exist)"),
                 PlanOutcome::InProgress => bail!("campaign {id} is being planned by another process right now"),
             }
+        }
+        Command::Campaign(CampaignCommand::Pause { id, reason }) => campaign_ops::pause(&pg, id, &reason).await?,
+        Command::Campaign(CampaignCommand::Resume { id }) => campaign_ops::resume(&pg, id).await?,
+        Command::Queues => {
+            let mut redis = cli.connections.redis().await.context("connecting to Redis")?;
+            queues::run(&pg, &mut redis, &cli.queue_prefix).await?
+        }
+        Command::DeadLetters(command) => {
+            let redis = cli.connections.redis().await.context("connecting to Redis")?;
+            let dl = queue::DeadLetters::new(pg.clone(), redis, cli.queue_prefix.clone());
+            dead_letters::run(&dl, command).await?
         }
         Command::Key(KeyCommand::Revoke { org, id }) => match api_keys::revoke(&pg, OrgId(org), id).await? {
             Some(key) => json!({"api_key": key}),

@@ -1,4 +1,4 @@
-//! Queue gauges as plain numbers (the Prometheus export comes later). apalis
+//! Queue gauges as plain numbers ([`crate::exporter`] exports them). apalis
 //! exports only task counters and durations, and apalis-board's Redis stats
 //! scripts run ZCARD on sets, so depth, lag and dead letters are read here.
 

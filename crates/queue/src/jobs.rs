@@ -71,3 +71,17 @@ impl ReplyJob {
         format!("reply:{}", self.wamid)
     }
 }
+
+/// Builds one CSV report of a campaign's ledger. Written to `job_outbox`
+/// (kind `report`, key `report:<id>`) in the transaction that records the
+/// request; the handler does nothing for a report already ready or failed,
+/// and restarts one left building.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReportJob {
+    pub report_id: i64,
+}
+
+impl Job for ReportJob {
+    const QUEUE: &'static str = "campaigns.report";
+    const OUTBOX_KIND: &'static str = "report";
+}

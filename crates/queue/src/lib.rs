@@ -4,7 +4,10 @@
 //! Redis memory), a supervisor (workers survive backend errors), the outbox
 //! relay and queue gauges. docs/queues.md explains each choice.
 
+pub mod dead;
+pub mod dead_letters;
 mod error;
+pub mod exporter;
 pub mod gauges;
 pub mod janitor;
 mod jobs;
@@ -13,9 +16,11 @@ pub mod relay;
 mod settings;
 mod supervisor;
 
+pub use dead_letters::{DeadLetters, DeadQueue, Scope};
 pub use error::JobError;
+pub use exporter::Exporter;
 pub use gauges::{QueueGauges, queue_gauges};
-pub use jobs::{Job, LaunchJob, ReplyJob, SendJob};
+pub use jobs::{Job, LaunchJob, ReplyJob, ReportJob, SendJob};
 pub use relay::{Relay, RelayError};
 pub use settings::{QueueSettings, RESPONSE_TIMEOUT, connect, worker_name};
 pub use supervisor::{Supervisor, until_cancelled};

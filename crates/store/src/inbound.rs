@@ -273,6 +273,88 @@ pub async fn stale_deliveries(
     .await
 }
 
+/// A reply given up on after its last delivery attempt (`dead_at` set).
+#[derive(Debug, Clone)]
+pub struct DeadMessage {
+    pub wamid: String,
+    pub org_id: i64,
+    pub campaign_id: Option<i64>,
+    pub bot_flow_id: Option<i64>,
+    pub route: String,
+    pub from_wa_id: String,
+    /// Meta's message object.
+    pub message: serde_json::Value,
+    pub received_at: DateTime<Utc>,
+    pub route_attempts: i32,
+    pub last_error: Option<String>,
+    pub dead_at: DateTime<Utc>,
+}
+
+/// Dead replies with wamids after `after` (`""` for the first page), in
+/// wamid order: `org`'s, or every organization's when `None` (the CLI).
+pub async fn dead(
+    db: impl PgExecutor<'_>,
+    org: Option<OrgId>,
+    after: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<DeadMessage>> {
+    sqlx::query_as!(
+        DeadMessage,
+        r#"select wamid, org_id, campaign_id, bot_flow_id, route, from_wa_id, message, received_at, route_attempts,
+                  last_error, dead_at as "dead_at!"
+           from inbound_messages
+           where dead_at is not null and ($1::bigint is null or org_id = $1) and wamid > $2
+           order by wamid
+           limit $3"#,
+        org.map(|o| o.0),
+        after,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// How many replies are dead (`org`'s, or all).
+pub async fn count_dead(db: impl PgExecutor<'_>, org: Option<OrgId>) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from inbound_messages
+           where dead_at is not null and ($1::bigint is null or org_id = $1)"#,
+        org.map(|o| o.0)
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Takes up to `limit` dead replies (the message `wamid`, or any) out of the
+/// dead letters: not dead, no attempts yet, due `delay` from now. Returns
+/// their wamids; the caller pushes a reply job for each, due at the same
+/// time (a lost push is pushed again by the sweeper).
+pub async fn replay_dead(
+    db: impl PgExecutor<'_>,
+    org: Option<OrgId>,
+    wamid: Option<&str>,
+    delay: std::time::Duration,
+    limit: i64,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        r#"update inbound_messages set dead_at = null, route_attempts = 0,
+                  next_attempt_at = now() + make_interval(secs => $3)
+           where wamid in (select wamid from inbound_messages
+                           where dead_at is not null and ($1::bigint is null or org_id = $1)
+                             and ($2::text is null or wamid = $2)
+                           order by wamid
+                           limit $4
+                           for update skip locked)
+           returning wamid"#,
+        org.map(|o| o.0),
+        wamid,
+        delay.as_secs_f64(),
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_opt_out;

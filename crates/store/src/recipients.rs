@@ -61,7 +61,12 @@ pub async fn claim_many(db: impl PgExecutor<'_>, pairs: &[(i64, i64)]) -> sqlx::
                set state = 'sending', attempt = r.attempt + 1, sending_at = now(), next_attempt_at = null,
                    updated_at = now()
                from unnest($1::bigint[], $2::bigint[]) as w(campaign_id, contact_id), campaigns cp
-               where r.campaign_id = w.campaign_id and r.contact_id = w.contact_id and r.state = 'queued'
+               -- `state || ''`: not indexable on purpose. Statistics see few
+               -- queued rows (the window is small next to the ledger), so the
+               -- planner would scan a campaign's whole window through
+               -- (campaign_id, state) for every pair instead of one
+               -- primary-key lookup each (measured: ~1,000 rows read per claim).
+               where r.campaign_id = w.campaign_id and r.contact_id = w.contact_id and (r.state || '') = 'queued'
                  and (r.next_attempt_at is null or r.next_attempt_at <= now())
                  and cp.id = r.campaign_id and cp.lifecycle = 'active' and cp.paused_at is null
                returning r.campaign_id, r.contact_id, r.org_id, r.attempt, r.phone, r.params

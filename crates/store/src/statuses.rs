@@ -183,42 +183,41 @@ pub async fn apply(tx: &mut PgConnection, batch: &StatusBatch) -> sqlx::Result<A
     .await?
     .rows_affected();
 
-    // 2. The statuses themselves, forward only.
+    // 2. The statuses themselves, forward only. The row's current rank is
+    //    read from `r` in the update itself, never from an earlier scan: when
+    //    a concurrent batch changes the row first, Postgres re-evaluates the
+    //    update against the committed version, and a rank taken before that
+    //    would move the state backwards (a `read` row back to `delivered`).
     let updated = sqlx::query!(
         r#"with u as (
                select u.*, coalesce(u.sent_ts, u.delivered_ts, u.read_ts) as any_sent,
                       coalesce(u.delivered_ts, u.read_ts) as any_delivered,
                       case when u.read_ts is not null then 4 when u.delivered_ts is not null then 3
-                           when u.failed_ts is not null then 2 when u.sent_ts is not null then 1 else 0 end as rank
+                           when u.failed_ts is not null then 2 when u.sent_ts is not null then 1 else 0 end as rank,
+                      array['accepted', 'sent', 'failed', 'delivered', 'read'] as states
                from unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[],
                            $6::text[], $7::text[], $8::integer[])
                     as u(wamid, sent_ts, delivered_ts, read_ts, failed_ts, code, reason, meta_code)
-           ),
-           cur as (
-               select r.campaign_id, r.contact_id, u.*,
-                      case r.state when 'accepted' then 0 when 'sent' then 1 when 'failed' then 2
-                                   when 'delivered' then 3 when 'read' then 4 end as cur_rank
-               from recipients r join u on r.wamid = u.wamid
-               where r.state in ('accepted', 'sent', 'failed', 'delivered', 'read')
            )
            update recipients r set
-               state = case when c.rank > c.cur_rank
-                            then (array['accepted', 'sent', 'failed', 'delivered', 'read'])[c.rank + 1]
-                            else r.state end,
+               state = case when c.rank > array_position(c.states, r.state) - 1
+                            then c.states[c.rank + 1] else r.state end,
                sent_at = coalesce(r.sent_at, c.any_sent),
                delivered_at = coalesce(r.delivered_at, c.any_delivered),
                read_at = coalesce(r.read_at, c.read_ts),
-               failed_at = case when c.rank = 2 and c.cur_rank < 2 then c.failed_ts else r.failed_at end,
-               reason_code = case when c.rank = 2 and c.cur_rank < 2 then c.code
+               failed_at = case when c.rank = 2 and array_position(c.states, r.state) - 1 < 2
+                                then c.failed_ts else r.failed_at end,
+               reason_code = case when c.rank = 2 and array_position(c.states, r.state) - 1 < 2 then c.code
                                   when c.rank > 2 then null else r.reason_code end,
-               reason = case when c.rank = 2 and c.cur_rank < 2 then c.reason
+               reason = case when c.rank = 2 and array_position(c.states, r.state) - 1 < 2 then c.reason
                              when c.rank > 2 then null else r.reason end,
-               meta_error_code = case when c.rank = 2 and c.cur_rank < 2 then c.meta_code
+               meta_error_code = case when c.rank = 2 and array_position(c.states, r.state) - 1 < 2 then c.meta_code
                                       when c.rank > 2 then null else r.meta_error_code end,
                updated_at = now()
-           from cur c
-           where r.campaign_id = c.campaign_id and r.contact_id = c.contact_id
-             and (c.rank > c.cur_rank
+           from u c
+           where r.wamid = c.wamid
+             and r.state in ('accepted', 'sent', 'failed', 'delivered', 'read')
+             and (c.rank > array_position(c.states, r.state) - 1
                   or (r.sent_at is null and c.any_sent is not null)
                   or (r.delivered_at is null and c.any_delivered is not null)
                   or (r.read_at is null and c.read_ts is not null))"#,

@@ -23,6 +23,8 @@ pub struct Event {
     pub payload: Vec<u8>,
     /// This claim's number (1 for the first).
     pub attempts: i32,
+    /// When the API stored it: the ingest lag is measured from here.
+    pub received_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Claims up to `limit` pending events, oldest first, for `lease`: another
@@ -39,7 +41,7 @@ pub async fn claim(db: impl PgExecutor<'_>, limit: i64, lease: std::time::Durati
                           order by id
                           limit $1
                           for update skip locked)
-           returning e.id, e.payload, e.attempts"#,
+           returning e.id, e.payload, e.attempts, e.received_at"#,
         limit,
         lease.as_secs_f64()
     )
@@ -87,4 +89,130 @@ pub async fn backlog(db: impl PgExecutor<'_>) -> sqlx::Result<(i64, f64)> {
     .fetch_one(db)
     .await?;
     Ok((row.pending, row.oldest_secs))
+}
+
+/// The status queue's gauges, as the Redis queues report theirs.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct QueueState {
+    /// Waiting to be claimed (never claimed, or whose lease ran out).
+    pub pending: i64,
+    /// Seconds since the oldest of those was stored (0 when none).
+    pub oldest_pending_secs: f64,
+    /// Claimed under a live lease, never failed.
+    pub in_flight: i64,
+    /// Failed at least once and waiting for their next try.
+    pub retrying: i64,
+    /// Dead-lettered: kept with their error for an operator.
+    pub dead: i64,
+}
+
+/// [`QueueState`] in one pass over the table (it holds only unapplied
+/// events: applied ones are deleted).
+pub async fn queue_state(db: impl PgExecutor<'_>) -> sqlx::Result<QueueState> {
+    let row = sqlx::query!(
+        r#"select
+             count(*) filter (where failed_at is null and (claimed_until is null or claimed_until < now())) as "pending!",
+             coalesce(extract(epoch from now() - min(received_at)
+               filter (where failed_at is null and (claimed_until is null or claimed_until < now()))), 0)::float8
+               as "oldest_secs!",
+             count(*) filter (where failed_at is null and claimed_until >= now() and last_error is null) as "in_flight!",
+             count(*) filter (where failed_at is null and claimed_until >= now() and last_error is not null)
+               as "retrying!",
+             count(*) filter (where failed_at is not null) as "dead!"
+           from webhook_events where processed_at is null"#
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(QueueState {
+        pending: row.pending,
+        oldest_pending_secs: row.oldest_secs,
+        in_flight: row.in_flight,
+        retrying: row.retrying,
+        dead: row.dead,
+    })
+}
+
+/// A dead-lettered event (`failed_at` set), kept with its error for an operator.
+#[derive(Debug, Clone)]
+pub struct FailedEvent {
+    pub id: i64,
+    pub phone_number_id: Option<String>,
+    /// The raw batch, byte for byte as Meta sent it.
+    pub payload: Vec<u8>,
+    /// Claims so far.
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    pub failed_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Dead-lettered events with ids above `after`, in id order: those about
+/// `org`'s numbers, or every one when `org` is `None` (the operator CLI).
+pub async fn failed(
+    db: impl PgExecutor<'_>,
+    org: Option<crate::OrgId>,
+    after: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<FailedEvent>> {
+    sqlx::query_as!(
+        FailedEvent,
+        r#"select e.id, e.phone_number_id, e.payload, e.attempts, e.last_error, e.received_at,
+                  e.failed_at as "failed_at!"
+           from webhook_events e
+           where e.failed_at is not null and e.id > $2
+             and ($1::bigint is null
+                  or exists (select 1 from wa_numbers n where n.phone_number_id = e.phone_number_id and n.org_id = $1))
+           order by e.id
+           limit $3"#,
+        org.map(|o| o.0),
+        after,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// How many events are dead-lettered (`org`'s, or all).
+pub async fn count_failed(db: impl PgExecutor<'_>, org: Option<crate::OrgId>) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from webhook_events e
+           where e.failed_at is not null
+             and ($1::bigint is null
+                  or exists (select 1 from wa_numbers n where n.phone_number_id = e.phone_number_id and n.org_id = $1))"#,
+        org.map(|o| o.0)
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Puts dead-lettered events back in the queue (the event `id`, or all of
+/// them): no longer failed, unclaimed, with a fresh attempt count, so the
+/// next consumer claims them. Returns how many.
+pub async fn replay_failed(db: impl PgExecutor<'_>, org: Option<crate::OrgId>, id: Option<i64>) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        r#"update webhook_events e set failed_at = null, claimed_until = null, attempts = 0
+           where e.failed_at is not null and ($2::bigint is null or e.id = $2)
+             and ($1::bigint is null
+                  or exists (select 1 from wa_numbers n where n.phone_number_id = e.phone_number_id and n.org_id = $1))"#,
+        org.map(|o| o.0),
+        id
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Deletes a dead-lettered event for good; `false` when there is none.
+pub async fn delete_failed(db: impl PgExecutor<'_>, org: Option<crate::OrgId>, id: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        r#"delete from webhook_events e
+           where e.failed_at is not null and e.id = $2
+             and ($1::bigint is null
+                  or exists (select 1 from wa_numbers n where n.phone_number_id = e.phone_number_id and n.org_id = $1))"#,
+        org.map(|o| o.0),
+        id
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

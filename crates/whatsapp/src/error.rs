@@ -176,6 +176,15 @@ const TABLE: &[(i64, ErrorClass, &str, &str)] = {
     ]
 };
 
+/// The readable reason of one of [`classify`]'s stable codes (for reports
+/// and statistics that keep only the code); `None` for codes not in the table.
+pub fn describe(stable_code: &str) -> Option<&'static str> {
+    if stable_code == "api_permission_missing" {
+        return Some("an API permission is missing or was removed");
+    }
+    TABLE.iter().find(|(_, _, code, _)| *code == stable_code).map(|(.., reason)| *reason)
+}
+
 /// Maps a Meta error code to what a campaign sender should do about it.
 ///
 /// Unknown codes are [`ErrorClass::Permanent`]: retrying an error we do not

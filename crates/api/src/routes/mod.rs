@@ -4,9 +4,11 @@ mod api_keys;
 mod bot_flows;
 mod campaigns;
 mod contacts;
+mod dead_letters;
 mod media;
 mod numbers;
 mod organization;
+mod reports;
 mod templates;
 mod webhooks;
 
@@ -28,6 +30,8 @@ pub fn v1(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(media::router())
         .merge(campaigns::router())
         .merge(organization::router())
+        .merge(dead_letters::router())
+        .merge(reports::router())
 }
 
 /// Meta's webhook callback, outside `/v1`: authenticated by signature, not API key.

@@ -8,6 +8,7 @@ mod dispatch;
 mod forecast;
 mod lifecycle;
 mod plan;
+pub mod stats;
 mod write;
 
 use chrono::{DateTime, Utc};

@@ -6,6 +6,7 @@ mod forecast;
 mod funnel;
 mod input;
 mod lifecycle;
+mod stats;
 mod view;
 
 use domain::campaign::Lifecycle;
@@ -28,6 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::resume))
         .routes(routes!(funnel::record))
         .routes(routes!(funnel::summary))
+        .routes(routes!(stats::stats))
+        .routes(routes!(stats::stream))
 }
 
 fn not_found() -> ApiError {

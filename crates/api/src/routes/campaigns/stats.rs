@@ -1,0 +1,245 @@
+//! `GET /v1/campaigns/{id}/stats` (with an ETag) and its server-sent-event
+//! stream: live statistics (P15) from the counters the ledger's triggers
+//! keep, so a read costs the same for ten contacts or ten million.
+
+use std::{collections::BTreeMap, convert::Infallible, time::Duration};
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+};
+use chrono::{DateTime, TimeDelta, Utc};
+use domain::campaign::Lifecycle;
+use serde::Serialize;
+use store::campaigns::{self, CampaignRecord, stats::Counters};
+use utoipa::ToSchema;
+
+use super::not_found;
+use crate::{
+    auth::Auth,
+    error::{ApiResult, ErrorBody},
+    extract::ApiPath,
+    state::AppState,
+};
+
+/// A campaign's live statistics. Percentages follow P15: *received by* is of
+/// the contacts we could send to (targeted − excluded), *read by* and
+/// *replied by* are of those who received it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Stats {
+    pub campaign_id: i64,
+    /// `editable`, `scheduled`, `active` or `finished`.
+    pub lifecycle: String,
+    pub paused: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pause_reason: Option<String>,
+    /// Every contact in the ledger (sent to or not); 0 until the launch job planned it.
+    pub targeted: i64,
+    /// Targeted and not excluded.
+    pub could_send: i64,
+    /// Messages Meta accepted.
+    pub accepted: i64,
+    /// Contacts the message reached (`delivered` or `read`).
+    pub received: i64,
+    pub received_pct: f64,
+    pub read: i64,
+    pub read_pct: f64,
+    pub replied: i64,
+    pub replied_pct: f64,
+    /// Contacts that could not be reached: excluded or failed.
+    pub not_sent_to: i64,
+    /// `not_sent_to` (and `in_doubt`) by reason, largest first.
+    pub not_sent_reasons: Vec<ReasonCount>,
+    /// The message may or may not have gone out; settled by a webhook or the campaign's delivery policy.
+    pub in_doubt: i64,
+    /// Planned, queued or being sent right now.
+    pub still_queued: i64,
+    /// Share of targeted contacts with a final outcome.
+    pub progress_pct: f64,
+    /// The pace still to go at, in contacts per second.
+    pub pace_per_second: f64,
+    /// Time to send `still_queued` at the pace; absent when nothing is left or the campaign is not running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finishes_at: Option<DateTime<Utc>>,
+    /// Contacts per ledger state.
+    pub states: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ReasonCount {
+    /// Stable code (an exclusion's, a Meta error's, or ours).
+    pub code: String,
+    pub reason: String,
+    pub count: i64,
+}
+
+/// The readable text of a reason code kept by the counters.
+fn reason_text(code: &str) -> String {
+    let text = match code {
+        "invalid_phone" => "the phone number is not a valid international number",
+        "opted_out" => "the contact opted out of campaigns",
+        "already_engaged" => "already engaged in another active campaign",
+        "missing_valued_tag" => "the contact lacks a valued tag the template needs",
+        "missing_name" => "the contact has no name, which the template needs",
+        "invalid_name" => "the contact's name cannot be sent as a template parameter",
+        "invalid_param_value" => "a valued tag's value cannot be sent as a template parameter",
+        "open_inbox_case" => "an agent is attending the contact (open inbox case)",
+        "campaign_finished" => "the campaign was finished before it was sent",
+        "outcome_unknown" => "outcome unknown, not retried",
+        "invalid_request" => "the request could not be built",
+        "meta_failed" => "Meta reported the message failed without an error",
+        other => return whatsapp::describe(other).map_or_else(|| other.replace('_', " "), str::to_owned),
+    };
+    text.to_owned()
+}
+
+fn pct(part: i64, whole: i64) -> f64 {
+    if whole <= 0 { 0.0 } else { ((part as f64 / whole as f64) * 1000.0).round() / 10.0 }
+}
+
+/// The pace the pipeline sends at: the schedule's, the launch pace, else the
+/// number's throughput; never faster than the number.
+fn pace(record: &CampaignRecord) -> f64 {
+    let number = record.number_throughput_per_sec.map_or(f64::INFINITY, f64::from);
+    let wanted = match (record.pace_per_hour, record.pace_per_second) {
+        (Some(per_hour), _) => f64::from(per_hour) / 3600.0,
+        (None, Some(per_second)) => per_second,
+        (None, None) => number,
+    };
+    wanted.min(number)
+}
+
+pub fn compute(record: &CampaignRecord, c: &Counters, now: DateTime<Utc>) -> Stats {
+    let targeted = c.total();
+    let excluded = c.state("excluded");
+    let could_send = targeted - excluded;
+    let received = c.get("delivered");
+    let still_queued = c.state("planned") + c.state("queued") + c.state("sending");
+    let in_doubt = c.state("in_doubt");
+    let pace_per_second = pace(record);
+    let running = record.lifecycle() == Lifecycle::Active && record.paused_at.is_none();
+    let eta_seconds = (running && still_queued > 0 && pace_per_second > 0.0)
+        .then(|| (still_queued as f64 / pace_per_second).ceil() as i64);
+    Stats {
+        campaign_id: record.id,
+        lifecycle: record.lifecycle.clone(),
+        paused: record.paused_at.is_some(),
+        pause_reason: record.pause_reason.clone(),
+        targeted,
+        could_send,
+        accepted: c.state("accepted") + c.state("sent") + c.state("delivered") + c.state("read"),
+        received,
+        received_pct: pct(received, could_send),
+        read: c.get("read"),
+        read_pct: pct(c.get("read"), received),
+        replied: c.get("replied"),
+        replied_pct: pct(c.get("replied"), received).min(100.0),
+        not_sent_to: excluded + c.state("failed"),
+        not_sent_reasons: c
+            .reasons()
+            .into_iter()
+            .map(|(code, count)| ReasonCount { code: code.to_owned(), reason: reason_text(code), count })
+            .collect(),
+        in_doubt,
+        still_queued,
+        progress_pct: pct(targeted - still_queued - in_doubt, targeted),
+        pace_per_second,
+        eta_seconds,
+        finishes_at: eta_seconds.map(|s| now + TimeDelta::seconds(s)),
+        states: c.values.iter().filter_map(|(k, v)| Some((k.strip_prefix("state:")?.to_owned(), *v))).collect(),
+    }
+}
+
+async fn load(state: &AppState, auth: &Auth, id: i64) -> ApiResult<(Stats, String)> {
+    let record = campaigns::get(&state.pg, auth.org(), id).await?.ok_or_else(not_found)?;
+    let counters = campaigns::stats::counters(&state.pg, id).await?;
+    // The ETag covers what the counters and the campaign's state say, not
+    // the ETA (which moves with the clock).
+    let tag = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (&counters.values, &record.lifecycle, record.paused_at, &record.pause_reason, record.updated_at).hash(&mut h);
+        format!("\"{:016x}\"", h.finish())
+    };
+    Ok((compute(&record, &counters, Utc::now()), tag))
+}
+
+/// Live statistics, served from counters (O(1) in the campaign's size).
+/// Send the last `ETag` as `If-None-Match` to get a cheap 304 while nothing changed.
+#[utoipa::path(
+    get, path = "/v1/campaigns/{id}/stats", tag = "campaigns", security(("api_key" = [])),
+    params(("id" = i64, Path, description = "Campaign id")),
+    responses(
+        (status = 200, body = Stats, headers(("ETag" = String))),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn stats(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (stats, tag) = load(&state, &auth, id).await?;
+    let etag = HeaderValue::from_str(&tag).expect("hex in quotes is a valid header");
+    let cache = HeaderValue::from_static("no-cache");
+    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == tag.as_bytes()) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache)]).into_response());
+    }
+    Ok(([(header::ETAG, etag), (header::CACHE_CONTROL, cache)], Json(stats)).into_response())
+}
+
+/// The same statistics as server-sent events: a `stats` event at once and
+/// then whenever they change (checked every second), until the client goes
+/// away; a finished campaign's stream ends after its last event.
+#[utoipa::path(
+    get, path = "/v1/campaigns/{id}/stats/stream", tag = "campaigns", security(("api_key" = [])),
+    params(("id" = i64, Path, description = "Campaign id")),
+    responses(
+        (status = 200, description = "`text/event-stream` of `stats` events, each a `Stats` JSON"),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn stream(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<i64>) -> ApiResult<Response> {
+    // 404 now rather than an empty stream.
+    let first = load(&state, &auth, id).await?;
+    let events = futures::stream::unfold(
+        (state, auth, Some(first), String::new(), false),
+        move |(state, auth, mut next, mut last_tag, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                let (stats, tag) = match next.take() {
+                    Some(loaded) => loaded,
+                    None => {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        match load(&state, &auth, id).await {
+                            Ok(loaded) => loaded,
+                            // Deleted, or the database went away: end the stream.
+                            Err(_) => return None,
+                        }
+                    }
+                };
+                let finished = stats.lifecycle == "finished";
+                if tag != last_tag {
+                    last_tag = tag;
+                    let event = Event::default().event("stats").json_data(&stats).expect("stats serialize");
+                    return Some((Ok::<_, Infallible>(event), (state, auth, None, last_tag, finished)));
+                }
+                if finished {
+                    return None;
+                }
+            }
+        },
+    );
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+}

@@ -1,0 +1,265 @@
+//! `/v1/dead-letters`: an apalis queue's dead jobs (made dead by a real
+//! consumer whose handler fails), the status queue's failed webhooks and the
+//! dead replies, each listed, replayed and deleted through the API, by the
+//! organization they belong to.
+
+use std::time::Duration;
+
+use e2e::{StatusCode, TestApp, code, eventually, send, sim};
+use queue::{
+    DeadQueue, Job, JobError, QueueSettings, ReplyJob, SendJob,
+    apalis::prelude::{TaskBuilder, TaskSink, WorkerBuilder},
+    queue_gauges, until_cancelled,
+};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use store::{OrgId, api_keys, webhook_events};
+
+fn queue_name(app: &TestApp, queue: DeadQueue) -> String {
+    app.state.dead_letters.as_ref().unwrap().redis_queue(queue).unwrap()
+}
+
+async fn fail<J: Job>(_job: J) -> Result<(), JobError> {
+    Err(JobError::msg("the handler said no"))
+}
+
+/// Pushes `jobs` to the app's `queue` and lets a consumer whose handler
+/// fails run them: each ends in the dead set, once.
+async fn make_dead<J: Job + Clone>(app: &TestApp, queue: DeadQueue, jobs: &[J]) {
+    let name = queue_name(app, queue);
+    let settings = QueueSettings { queue: name.clone(), ..QueueSettings::for_job::<J>() };
+    let conn = queue::connect(&e2e::redis_url()).await.unwrap();
+    let before = queue_gauges(&mut conn.clone(), &name).await.unwrap().dead;
+    let mut storage = settings.storage::<J>(conn.clone());
+    for job in jobs {
+        storage.push_task(TaskBuilder::new(job.clone()).build()).await.unwrap();
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = WorkerBuilder::new(format!("{name}@e2e-{}", std::process::id()))
+        .backend(settings.worker_storage::<J>(conn.clone()))
+        .build(fail::<J>)
+        .run_until(until_cancelled(stop.clone()));
+    let running = tokio::spawn(worker);
+    eventually(Duration::from_secs(10), "the jobs are dead", || {
+        let (mut conn, name) = (conn.clone(), name.clone());
+        async move { (queue_gauges(&mut conn, &name).await.unwrap().dead == before + jobs.len() as u64).then_some(()) }
+    })
+    .await;
+    stop.cancel();
+    let _ = running.await;
+}
+
+async fn gauges(app: &TestApp, queue: DeadQueue) -> queue::QueueGauges {
+    let mut conn = queue::connect(&e2e::redis_url()).await.unwrap();
+    queue_gauges(&mut conn, &queue_name(app, queue)).await.unwrap()
+}
+
+async fn campaign(pg: &PgPool, org: OrgId) -> i64 {
+    sqlx::query_scalar("insert into campaigns (org_id, kind, name) values ($1, 'real', 'Spring') returning id")
+        .bind(org.0)
+        .fetch_one(pg)
+        .await
+        .unwrap()
+}
+
+fn count(counts: &Value, queue: &str) -> u64 {
+    let queues = counts["queues"].as_array().unwrap();
+    queues.iter().find(|q| q["queue"] == queue).unwrap()["dead"].as_u64().unwrap()
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn dead_jobs_of_an_apalis_queue_are_listed_replayed_and_deleted_by_their_organization(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let (other_org, other_key) = app.other_org().await;
+    let ours = campaign(&app.pg, app.org).await;
+    let theirs = campaign(&app.pg, other_org).await;
+    let jobs = [
+        SendJob { campaign_id: ours, contact_id: 1 },
+        SendJob { campaign_id: ours, contact_id: 2 },
+        SendJob { campaign_id: theirs, contact_id: 3 },
+    ];
+    make_dead(&app, DeadQueue::Send, &jobs).await;
+
+    let (status, counts) = app.get("/v1/dead-letters").await;
+    assert_eq!(status, StatusCode::OK, "{counts}");
+    assert_eq!(count(&counts, "send"), 2, "only our organization's: {counts}");
+    for q in ["launch", "reply", "report", "status"] {
+        assert_eq!(count(&counts, q), 0, "{q}");
+    }
+
+    let (status, first) = app.get("/v1/dead-letters/send?limit=1").await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let item = &first["data"][0];
+    assert_eq!(item["payload"]["campaign_id"], ours);
+    assert_eq!(item["last_error"], "the handler said no");
+    assert_eq!(item["attempts"], 1);
+    assert!(item["failed_at"].is_string(), "{item}");
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    let (_, second) = app.get(&format!("/v1/dead-letters/send?limit=1&cursor={cursor}")).await;
+    assert_eq!(second["data"].as_array().unwrap().len(), 1, "{second}");
+    assert_eq!(second["next_cursor"], Value::Null, "{second}");
+    let (a, b) = (item["id"].as_str().unwrap().to_owned(), second["data"][0]["id"].as_str().unwrap().to_owned());
+    assert_ne!(a, b);
+
+    // The other organization sees its own job only, and none of ours.
+    let as_other = |m: reqwest::Method, path: &str| app.http.request(m, app.url(path)).bearer_auth(&other_key);
+    let (_, theirs_page) = send(as_other(reqwest::Method::GET, "/v1/dead-letters/send")).await;
+    let their_items = theirs_page["data"].as_array().unwrap();
+    assert_eq!(their_items.len(), 1, "{theirs_page}");
+    assert_eq!(their_items[0]["payload"]["campaign_id"], theirs);
+    let (status, _) = send(as_other(reqwest::Method::POST, &format!("/v1/dead-letters/send/{a}/replay"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another organization's dead letter");
+    let (status, _) = send(as_other(reqwest::Method::DELETE, &format!("/v1/dead-letters/send/{a}"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, body) = app.post(&format!("/v1/dead-letters/send/{a}/replay"), json!({})).await;
+    assert_eq!((status, &body), (StatusCode::OK, &json!({"queue": "send", "replayed": 1})));
+    let g = gauges(&app, DeadQueue::Send).await;
+    assert_eq!((g.active, g.dead), (1, 2), "back in the active list");
+    let (status, body) = app.post(&format!("/v1/dead-letters/send/{a}/replay"), json!({})).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "no longer dead");
+
+    let (status, _) = app.delete(&format!("/v1/dead-letters/send/{b}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.delete(&format!("/v1/dead-letters/send/{b}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(gauges(&app, DeadQueue::Send).await.dead, 1, "the other organization's job is left");
+
+    let (_, body) = app.post("/v1/dead-letters/send/replay", json!({})).await;
+    assert_eq!(body, json!({"queue": "send", "replayed": 0}), "nothing of ours is dead");
+    let (_, body) = send(as_other(reqwest::Method::POST, "/v1/dead-letters/send/replay")).await;
+    assert_eq!(body, json!({"queue": "send", "replayed": 1}));
+    assert_eq!(gauges(&app, DeadQueue::Send).await.dead, 0);
+}
+
+async fn failed_event(app: &TestApp, phone_number_id: &str) -> i64 {
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": []}]});
+    let id = webhook_events::insert(&app.pg, Some(phone_number_id), &serde_json::to_vec(&body).unwrap()).await.unwrap();
+    sqlx::query(
+        "update webhook_events set failed_at = now(), last_error = 'no such campaign', attempts = 5,
+                claimed_until = now() + interval '1 minute' where id = $1",
+    )
+    .bind(id)
+    .execute(&app.pg)
+    .await
+    .unwrap();
+    id
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn failed_webhooks_of_the_status_queue_are_listed_replayed_and_deleted(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    app.register_number().await;
+    let first = failed_event(&app, sim::PHONE_NUMBER_ID).await;
+    let second = failed_event(&app, sim::PHONE_NUMBER_ID).await;
+    failed_event(&app, "999000999").await; // about no number of ours
+
+    let (_, counts) = app.get("/v1/dead-letters").await;
+    assert_eq!(count(&counts, "status"), 2, "{counts}");
+    let (status, page) = app.get("/v1/dead-letters/status").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let items = page["data"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{page}");
+    assert_eq!(items[0]["id"], first.to_string());
+    assert_eq!(items[0]["payload"]["object"], "whatsapp_business_account", "the batch as JSON");
+    assert_eq!((items[0]["attempts"].as_i64(), items[0]["last_error"].as_str()), (Some(5), Some("no such campaign")));
+
+    let (status, _) = app.post(&format!("/v1/dead-letters/status/{first}/replay"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (failed, attempts, claimed): (bool, i32, bool) = sqlx::query_as(
+        "select failed_at is not null, attempts, claimed_until is not null from webhook_events where id = $1",
+    )
+    .bind(first)
+    .fetch_one(&app.pg)
+    .await
+    .unwrap();
+    assert_eq!((failed, attempts, claimed), (false, 0, false), "pending again: the next consumer claims it");
+
+    let (status, _) = app.delete(&format!("/v1/dead-letters/status/{second}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let left: i64 = sqlx::query_scalar("select count(*) from webhook_events where id = $1")
+        .bind(second)
+        .fetch_one(&app.pg)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    for path in ["/v1/dead-letters/status/999999/replay", "/v1/dead-letters/status/not-a-number/replay"] {
+        assert_eq!(app.post(path, json!({})).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (_, body) = app.post("/v1/dead-letters/status/replay", json!({})).await;
+    assert_eq!(body["replayed"], 0, "the remaining one is about no number of ours");
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn dead_replies_are_replayed_with_a_new_job_and_never_deleted(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    sqlx::query(
+        "insert into inbound_messages (wamid, org_id, from_wa_id, message, route, route_attempts, last_error, dead_at)
+         values ('wamid.dead1', $1, '34612345678', '{\"type\": \"text\", \"text\": {\"body\": \"hi\"}}', 'default',
+                 8, 'the bot flow answered 500 Internal Server Error: ', now())",
+    )
+    .bind(app.org.0)
+    .execute(&app.pg)
+    .await
+    .unwrap();
+    // The reply job gave up too: its dead task mirrors the row.
+    make_dead(&app, DeadQueue::Reply, &[ReplyJob { wamid: "wamid.dead1".into() }]).await;
+
+    let (_, counts) = app.get("/v1/dead-letters").await;
+    assert_eq!(count(&counts, "reply"), 1, "the message, counted once: {counts}");
+    let (status, page) = app.get("/v1/dead-letters/reply").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let item = &page["data"][0];
+    assert_eq!(item["id"], "wamid.dead1");
+    assert_eq!(item["payload"]["message"]["text"]["body"], "hi");
+    assert_eq!(item["attempts"], 8);
+    assert!(item["last_error"].as_str().unwrap().contains("500"), "{item}");
+
+    let (status, body) = app.delete("/v1/dead-letters/reply/wamid.dead1").await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "reply_kept"), "{body}");
+
+    let (status, body) = app.post("/v1/dead-letters/reply/wamid.dead1/replay", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (dead, attempts, due): (bool, i32, bool) = sqlx::query_as(
+        "select dead_at is not null, route_attempts, next_attempt_at <= now() from inbound_messages
+         where wamid = 'wamid.dead1'",
+    )
+    .fetch_one(&app.pg)
+    .await
+    .unwrap();
+    assert_eq!((dead, attempts, due), (false, 0, true));
+    let g = gauges(&app, DeadQueue::Reply).await;
+    assert_eq!(g.dead, 0, "the mirrored dead task is gone");
+    assert_eq!(g.scheduled + g.active, 1, "a new reply job is queued");
+    assert_eq!(app.get("/v1/dead-letters/reply").await.1["data"], json!([]));
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn dead_letters_need_an_admin_key_and_a_known_queue(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let plain = api_keys::create(&app.pg, app.org, "plain", &[]).await.unwrap().secret;
+    use reqwest::Method as M;
+    for (method, path) in [
+        (M::GET, "/v1/dead-letters"),
+        (M::GET, "/v1/dead-letters/send"),
+        (M::POST, "/v1/dead-letters/send/replay"),
+        (M::POST, "/v1/dead-letters/send/01J0000000000000000000000/replay"),
+        (M::DELETE, "/v1/dead-letters/send/01J0000000000000000000000"),
+    ] {
+        let (status, body) = send(app.http.request(method.clone(), app.url(path)).bearer_auth(&plain)).await;
+        assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "missing_scope"), "{method} {path}");
+    }
+    for (method, path) in [
+        (M::GET, "/v1/dead-letters/campaigns.send"),
+        (M::POST, "/v1/dead-letters/nope/replay"),
+        (M::POST, "/v1/dead-letters/nope/1/replay"),
+        (M::DELETE, "/v1/dead-letters/nope/1"),
+    ] {
+        let (status, body) = send(app.req(method.clone(), path)).await;
+        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "unknown_queue"), "{method} {path}: {body}");
+    }
+    let (status, body) = app.get("/v1/dead-letters/send?limit=0").await;
+    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_limit"));
+    let (status, body) = app.get("/v1/dead-letters/status?cursor=abc").await;
+    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_cursor"));
+}
