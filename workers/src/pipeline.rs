@@ -44,6 +44,10 @@ pub const WINDOW_MAX_LIMIT: i64 = 5_000;
 /// Lost rows (or replies) pushed again per sweep.
 const REPUSH_BATCH: i64 = 1_000;
 
+/// A header media id expiring sooner than this is renewed when its campaign
+/// launches (the API uses the same horizon for "launch now").
+const MEDIA_HORIZON: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// How the pipeline runs; [`Settings::new`] has the production defaults.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -250,6 +254,8 @@ impl Pipeline {
     /// One launch job: plan the ledger once, then fill the first window.
     async fn launch(&self, job: LaunchJob) -> Result<JobOutcome, JobError> {
         let run = async {
+            // A scheduled campaign may start weeks after its media was uploaded.
+            self.sender.renew_header_media(job.campaign_id, MEDIA_HORIZON).await?;
             let mut tx = self.pg.begin().await?;
             let outcome = campaigns::plan(&mut tx, job.campaign_id).await?;
             tx.commit().await?;

@@ -95,6 +95,47 @@ pub struct Sender {
 }
 
 impl Sender {
+    /// Renews the campaign's header media with Meta when its id is missing or
+    /// expires within `horizon` (a campaign scheduled weeks ahead starts
+    /// after its upload expired): the stored bytes are uploaded again with
+    /// the number's token. The launch job calls it before planning. A failed
+    /// upload is logged and the old id kept: it may still be valid.
+    pub async fn renew_header_media(&self, campaign_id: i64, horizon: Duration) -> anyhow::Result<bool> {
+        let Some((org, media_id)) = store::media::stale_campaign_header(&self.pg, campaign_id, horizon).await? else {
+            return Ok(false);
+        };
+        let Some(stored) = store::media::content(&self.pg, org, media_id).await? else { return Ok(false) };
+        let Some(number) = numbers::get(&self.pg, org, stored.number_id).await? else { return Ok(false) };
+        let Some(credentials) = numbers::credentials(&self.pg, &self.cipher, org, stored.number_id).await? else {
+            return Ok(false);
+        };
+        let filename = stored.filename.unwrap_or_else(|| format!("media-{media_id}"));
+        match self
+            .cloud
+            .upload_media(
+                &number.phone_number_id,
+                &credentials.access_token,
+                stored.content,
+                &stored.mime_type,
+                &filename,
+            )
+            .await
+        {
+            Ok(upload) => {
+                store::media::record_upload(&self.pg, org, media_id, &upload.id).await?;
+                tracing::info!(campaign.id = campaign_id, media.id = media_id, "header media renewed with Meta");
+                Ok(true)
+            }
+            Err(e) => {
+                // The token is cut from anything Meta echoed back, in case it ever does.
+                let error = e.to_string().replace(credentials.access_token.as_str(), "[redacted]");
+                tracing::warn!(campaign.id = campaign_id, media.id = media_id, %error,
+                    "renewing the header media failed; keeping its current id");
+                Ok(false)
+            }
+        }
+    }
+
     /// Sends one recipient's message, at most once per claim, with one
     /// statement per ledger read and write.
     pub async fn send(&self, campaign_id: i64, contact_id: i64) -> anyhow::Result<SendResult> {

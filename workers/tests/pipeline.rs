@@ -157,3 +157,56 @@ async fn redis_flushed_mid_campaign_the_campaign_still_completes_without_a_dupli
     assert_one_message_each(&app, 40);
     stop.cancel();
 }
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_scheduled_campaign_whose_header_media_expired_meanwhile_renews_it_before_sending(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let setup = app.campaign_setup().await;
+    contacts(&app, 3).await;
+    let image = app.upload_media(setup.number_id, "image/png", &e2e::campaigns::png()).await;
+    let template_id = app.template_id("promo_image", "en_US").await;
+    let c = app
+        .ready_campaign(
+            &setup,
+            "image promo",
+            json!({"template_id": template_id, "header_media_id": image,
+                   "bindings": [{"param": "1", "kind": "contact_name"}]}),
+        )
+        .await;
+    let id = c["id"].as_i64().unwrap();
+    let at = Utc::now() + chrono::Duration::seconds(1);
+    let (status, body) = app
+        .post(&format!("/v1/campaigns/{id}/schedule"), json!({"at": at.to_rfc3339(), "contacts_per_hour": 36_000}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Scheduled long ago: by its start, Meta has forgotten the upload.
+    let (old_id,): (String,) = sqlx::query_as(
+        "update media_assets set meta_uploaded_at = now() - interval '31 days', meta_expires_at = now() - interval '1 day'
+         where id = $1 returning meta_media_id",
+    )
+    .bind(image)
+    .fetch_one(&app.pg)
+    .await
+    .unwrap();
+    let (_pipeline, stop) = start(&app, &namespace()).await;
+    eventually(Duration::from_secs(30), "the campaign fully sent", || async {
+        fully_sent(&app, id).await.then_some(())
+    })
+    .await;
+    let (new_id,): (String,) = sqlx::query_as(
+        "select meta_media_id from media_assets where id = $1 and meta_expires_at > now() + interval '29 days'",
+    )
+    .bind(image)
+    .fetch_one(&app.pg)
+    .await
+    .unwrap();
+    assert_ne!(new_id, old_id, "uploaded again");
+    let sent = app.sim.accepted();
+    assert_eq!(sent.len(), 3);
+    assert!(
+        sent.iter().all(|m| m.header_parameters.iter().any(|p| p.to_string().contains(&new_id))),
+        "{:?}",
+        sent[0].header_parameters
+    );
+    stop.cancel();
+}

@@ -2,7 +2,8 @@
 //!
 //! A state change and the job it needs are written in one Postgres
 //! transaction; Redis may be down then. The relay pushes each unpushed row
-//! with its `dedupe_key` as the apalis idempotency key and then marks it
+//! under an idempotency key made of its `dedupe_key` and creation time
+//! (`store::outbox::OutboxJob::idempotency_key`) and then marks it
 //! pushed. A crash between the two pushes the row again later, and two
 //! relays may push the same rows concurrently: the idempotency key (which
 //! works only with a TTL set, see [`crate::QueueSettings`]) makes every
@@ -57,7 +58,7 @@ impl Relay {
             let tasks: Vec<_> = rows
                 .iter()
                 .filter(|r| r.queue == *kind)
-                .map(|r| TaskBuilder::new(r.payload.clone()).idempotency_key(&r.dedupe_key).build())
+                .map(|r| TaskBuilder::new(r.payload.clone()).idempotency_key(r.idempotency_key()).build())
                 .collect();
             if tasks.is_empty() {
                 continue;

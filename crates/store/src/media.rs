@@ -179,3 +179,23 @@ pub async fn delete(pg: &PgPool, org: OrgId, id: i64) -> sqlx::Result<Removal> {
     tx.commit().await?;
     Ok(Removal::Deleted)
 }
+
+/// The header media of a campaign whose Meta id is missing or expires
+/// before `now + horizon`: `(org, media id)`, for the launch job to renew.
+pub async fn stale_campaign_header(
+    db: impl PgExecutor<'_>,
+    campaign_id: i64,
+    horizon: std::time::Duration,
+) -> sqlx::Result<Option<(OrgId, i64)>> {
+    let row = sqlx::query!(
+        r#"select m.org_id, m.id from campaigns cp join media_assets m on m.id = cp.header_media_id
+           where cp.id = $1
+             and (m.meta_media_id is null or m.meta_expires_at is null
+                  or m.meta_expires_at < now() + make_interval(secs => $2))"#,
+        campaign_id,
+        horizon.as_secs_f64()
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (OrgId(r.org_id), r.id)))
+}

@@ -12,6 +12,17 @@ pub struct OutboxJob {
     /// The idempotency key the job is pushed with.
     pub dedupe_key: String,
     pub payload: serde_json::Value,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl OutboxJob {
+    /// The apalis idempotency key of this row: its `dedupe_key` and its
+    /// creation time, so repeated pushes of the row dedupe, while a key left
+    /// in Redis by another database's row of the same id (a restored or
+    /// recreated database; keys live a day) cannot swallow it.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}@{}", self.dedupe_key, self.created_at.timestamp_micros())
+    }
 }
 
 /// Up to `limit` unpushed jobs of the given kinds, oldest first. Two relays
@@ -19,7 +30,7 @@ pub struct OutboxJob {
 pub async fn unpushed(db: impl PgExecutor<'_>, kinds: &[String], limit: i64) -> sqlx::Result<Vec<OutboxJob>> {
     sqlx::query_as!(
         OutboxJob,
-        r#"select id, queue, dedupe_key, payload from job_outbox
+        r#"select id, queue, dedupe_key, payload, created_at from job_outbox
            where pushed_at is null and queue = any($1)
            order by id limit $2"#,
         kinds,
