@@ -12,16 +12,14 @@ use std::{
 };
 
 use axum::{http::StatusCode as HttpStatus, routing::post};
-use e2e::{StatusCode, TestApp, eventually, redis_url, sim};
+use e2e::{StatusCode, TestApp, eventually, sim};
 use process::{ops, telemetry};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use workers::{
-    pipeline::{Pipeline, Settings, run},
-    reply::{Replier, ReplyPolicy},
-    send::{RetryPolicy, Sender},
-};
+use workers::pipeline::run;
+
+mod support;
 
 /// A bot endpoint on loopback that takes every reply; returns its URL and
 /// how many it got.
@@ -47,20 +45,8 @@ async fn bot() -> (String, Arc<Mutex<usize>>) {
 /// One worker process: every consumer, the scheduler, the gauge exporter
 /// and its `/metrics`, on the queue namespace `ns`; returns the metrics URL.
 async fn worker(app: &TestApp, ns: &str, stop: &CancellationToken) -> String {
-    let redis = queue::connect(&redis_url()).await.unwrap();
-    let sender = Sender {
-        pg: app.pg.clone(),
-        cipher: app.state.cipher.clone(),
-        cloud: app.state.cloud.clone(),
-        limiter: ratelimit::Limiter::new(redis.clone(), ns.to_owned()),
-        policy: RetryPolicy::default(),
-    };
-    let policy = ReplyPolicy { base: Duration::from_millis(50), ..ReplyPolicy::default() };
-    let replier = Replier::new(app.pg.clone(), app.state.cipher.clone(), policy).unwrap();
-    let mut settings = Settings::new(format!("test-{}", uuid::Uuid::new_v4().simple()));
-    settings.queue_prefix = ns.to_owned();
-    settings.tick = Duration::from_millis(200);
-    let pipeline = Arc::new(Pipeline { settings, pg: app.pg.clone(), redis: redis.clone(), sender, replier });
+    let pipeline = support::pipeline(app, ns, |_, _| {}).await;
+    let redis = pipeline.redis.clone();
     tokio::spawn(run(pipeline, stop.clone()));
     let exporter = queue::Exporter {
         pg: app.pg.clone(),

@@ -6,41 +6,20 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
-use e2e::{StatusCode, TestApp, eventually, redis_url};
+use e2e::{StatusCode, TestApp, eventually};
 use serde_json::json;
 use sqlx::PgPool;
+use support::namespace;
 use tokio_util::sync::CancellationToken;
-use workers::{
-    pipeline::{Pipeline, Settings, run},
-    reply::{Replier, ReplyPolicy},
-    send::{RetryPolicy, Sender},
-};
+use workers::pipeline::Pipeline;
 
-fn namespace() -> String {
-    format!("test{}.", uuid::Uuid::new_v4().simple())
-}
+mod support;
 
-/// A pipeline (as in one worker process) on the queue namespace `ns`,
-/// running until the returned token is cancelled.
+/// A pipeline (as in one worker process) on the queue namespace `ns`, with
+/// lost work re-pushed after 2 s, running until the returned token is cancelled.
 async fn start(app: &TestApp, ns: &str) -> (Arc<Pipeline>, CancellationToken) {
-    let redis = queue::connect(&redis_url()).await.unwrap();
-    let ns = ns.to_owned();
-    let sender = Sender {
-        pg: app.pg.clone(),
-        cipher: app.state.cipher.clone(),
-        cloud: app.state.cloud.clone(),
-        limiter: ratelimit::Limiter::new(redis.clone(), ns.clone()),
-        policy: RetryPolicy::default(),
-    };
-    let mut settings = Settings::new(format!("test-{}", uuid::Uuid::new_v4().simple()));
-    settings.queue_prefix = ns;
-    settings.tick = Duration::from_millis(200);
-    settings.lost_work = Duration::from_secs(2);
-    let replier = Replier::new(app.pg.clone(), app.state.cipher.clone(), ReplyPolicy::default()).unwrap();
-    let pipeline = Arc::new(Pipeline { settings, pg: app.pg.clone(), redis, sender, replier });
-    let stop = CancellationToken::new();
-    tokio::spawn(run(pipeline.clone(), stop.clone()));
-    (pipeline, stop)
+    let pipeline = support::pipeline(app, ns, |s, _| s.lost_work = Duration::from_secs(2)).await;
+    (pipeline.clone(), support::spawn(pipeline))
 }
 
 async fn contacts(app: &TestApp, n: usize) {

@@ -5,9 +5,9 @@
 //! top a campaign's window up between scheduler ticks, never past
 //! `window_max`.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use e2e::{StatusCode, TestApp, eventually, redis_url};
+use e2e::{StatusCode, TestApp, eventually};
 use serde_json::json;
 use sqlx::PgPool;
 use store::{
@@ -15,12 +15,9 @@ use store::{
     recipients::Outcome,
 };
 use tokio_util::sync::CancellationToken;
-use workers::{
-    ledger::Ledger,
-    pipeline::{Pipeline, Settings, run},
-    reply::{Replier, ReplyPolicy},
-    send::{RetryPolicy, Sender},
-};
+use workers::ledger::Ledger;
+
+mod support;
 
 async fn contacts(app: &TestApp, n: usize) -> Vec<i64> {
     let list: Vec<_> = (0..n)
@@ -106,23 +103,12 @@ async fn send_workers_top_a_small_window_up_between_ticks_and_never_past_it(pg: 
     // launch job; the next is a minute away, so only send workers top up.
     assert_eq!(app.post(&format!("/v1/campaigns/{id}/launch"), json!({})).await.0, StatusCode::OK);
 
-    let redis = queue::connect(&redis_url()).await.unwrap();
-    let ns = format!("test{}.", uuid::Uuid::new_v4().simple());
-    let sender = Sender {
-        pg: app.pg.clone(),
-        cipher: app.state.cipher.clone(),
-        cloud: app.state.cloud.clone(),
-        limiter: ratelimit::Limiter::new(redis.clone(), ns.clone()),
-        policy: RetryPolicy::default(),
-    };
-    let mut settings = Settings::new(format!("test-{}", uuid::Uuid::new_v4().simple()));
-    settings.queue_prefix = ns;
-    settings.tick = Duration::from_secs(60);
-    settings.window_max = 8;
-    let replier = Replier::new(app.pg.clone(), app.state.cipher.clone(), ReplyPolicy::default()).unwrap();
-    let pipeline = Arc::new(Pipeline { settings, pg: app.pg.clone(), redis, sender, replier });
-    let stop = CancellationToken::new();
-    tokio::spawn(run(pipeline, stop.clone()));
+    let pipeline = support::pipeline(&app, &support::namespace(), |s, _| {
+        s.tick = Duration::from_secs(60);
+        s.window_max = 8;
+    })
+    .await;
+    let stop = support::spawn(pipeline);
 
     let (pg, sampling) = (app.pg.clone(), CancellationToken::new());
     let sampler = tokio::spawn({

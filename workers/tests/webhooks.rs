@@ -15,19 +15,17 @@ use e2e::{StatusCode, TestApp, eventually, redis_url, sim};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use store::{campaigns::plan, webhook_events};
+use support::namespace;
 use tokio_util::sync::CancellationToken;
 use workers::{
     ingest::{Ingest, IngestSettings},
-    pipeline::{Pipeline, Settings, run},
-    reply::{ReplyPolicy, SIGNATURE_HEADER},
+    reply::SIGNATURE_HEADER,
     send::{RetryPolicy, Sender},
 };
 
-const BOT_SECRET: &str = "0123456789abcdef-bot";
+mod support;
 
-fn namespace() -> String {
-    format!("test{}.", uuid::Uuid::new_v4().simple())
-}
+const BOT_SECRET: &str = "0123456789abcdef-bot";
 
 /// A launched campaign whose `n` recipients Meta accepted, with wamids
 /// `wamid.T0`, `wamid.T1`, …; returns the campaign and the contact ids.
@@ -410,28 +408,12 @@ async fn bot_receive(State(bot): State<Bot>, headers: HeaderMap, body: Bytes) ->
 
 /// A pipeline running only the status and reply consumers.
 async fn start_consumers(app: &TestApp, ns: &str, attempts: i32) -> CancellationToken {
-    let redis = queue::connect(&redis_url()).await.unwrap();
-    let sender = Sender {
-        pg: app.pg.clone(),
-        cipher: app.state.cipher.clone(),
-        cloud: app.state.cloud.clone(),
-        limiter: ratelimit::Limiter::new(redis.clone(), ns.to_owned()),
-        policy: RetryPolicy::default(),
-    };
-    let policy = ReplyPolicy {
-        base: Duration::from_millis(50),
-        max_attempts: attempts,
-        timeout: Duration::from_secs(5),
-        ..ReplyPolicy::default()
-    };
-    let replier = workers::reply::Replier::new(app.pg.clone(), app.state.cipher.clone(), policy).unwrap();
-    let mut settings = Settings::new(format!("test-{}", uuid::Uuid::new_v4().simple()));
-    settings.queue_prefix = ns.to_owned();
-    (settings.launch, settings.send, settings.scheduler) = (false, false, false);
-    let pipeline = Arc::new(Pipeline { settings, pg: app.pg.clone(), redis, sender, replier });
-    let stop = CancellationToken::new();
-    tokio::spawn(run(pipeline, stop.clone()));
-    stop
+    let pipeline = support::pipeline(app, ns, |s, reply| {
+        (s.launch, s.send, s.scheduler) = (false, false, false);
+        reply.max_attempts = attempts;
+    })
+    .await;
+    support::spawn(pipeline)
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
@@ -546,23 +528,7 @@ async fn an_event_that_cannot_be_applied_is_dead_lettered_without_holding_back_t
 
 /// Every consumer and the scheduler, as one worker process runs them.
 async fn start_all(app: &TestApp, ns: &str) -> CancellationToken {
-    let redis = queue::connect(&redis_url()).await.unwrap();
-    let sender = Sender {
-        pg: app.pg.clone(),
-        cipher: app.state.cipher.clone(),
-        cloud: app.state.cloud.clone(),
-        limiter: ratelimit::Limiter::new(redis.clone(), ns.to_owned()),
-        policy: RetryPolicy::default(),
-    };
-    let policy = ReplyPolicy { base: Duration::from_millis(50), ..ReplyPolicy::default() };
-    let replier = workers::reply::Replier::new(app.pg.clone(), app.state.cipher.clone(), policy).unwrap();
-    let mut settings = Settings::new(format!("test-{}", uuid::Uuid::new_v4().simple()));
-    settings.queue_prefix = ns.to_owned();
-    settings.tick = Duration::from_millis(200);
-    let pipeline = Arc::new(Pipeline { settings, pg: app.pg.clone(), redis, sender, replier });
-    let stop = CancellationToken::new();
-    tokio::spawn(run(pipeline, stop.clone()));
-    stop
+    support::spawn(support::pipeline(app, ns, |_, _| {}).await)
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
