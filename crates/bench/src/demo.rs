@@ -76,7 +76,7 @@ async fn receive(State(bot): State<Bot>, headers: HeaderMap, body: Bytes) -> Sta
         .unwrap_or("(no text)")
         .to_owned();
     #[allow(clippy::print_stdout)] // the bot's log is its output
-    let log = || {
+    {
         println!(
             "reply #{n} from {} (campaign {}, route {}{}): {said}",
             reply["from"].as_str().unwrap_or("?"),
@@ -84,8 +84,7 @@ async fn receive(State(bot): State<Bot>, headers: HeaderMap, body: Bytes) -> Sta
             reply["route"].as_str().unwrap_or("?"),
             if reply["opted_out"] == true { ", opted out" } else { "" }
         );
-    };
-    log();
+    }
     if let (Some(campaign), Some(contact)) = (reply["campaign"]["id"].as_i64(), reply["contact"]["id"].as_i64()) {
         let next = match message["type"].as_str() {
             Some("button") => format!("tapped_{}", said.to_lowercase().replace(' ', "_")),
