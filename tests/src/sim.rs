@@ -10,6 +10,15 @@ pub const WABA_ID: &str = "102290129340398";
 pub const DISPLAY_NUMBER: &str = "+34 910 00 00 01";
 pub const ACCESS_TOKEN: &str = "EAAGm0PX4ZCpsBAKZCsim-token";
 pub const APP_SECRET: &str = "0123456789abcdefsim-app-secret";
+/// The business name Meta shows for it.
+pub const VERIFIED_NAME: &str = "Acme Test";
+
+/// A second business's number, on a WABA of its own: what another
+/// organization of the same deployment registers.
+pub const OTHER_PHONE_NUMBER_ID: &str = "106540352242933";
+pub const OTHER_WABA_ID: &str = "102290129340399";
+pub const OTHER_ACCESS_TOKEN: &str = "EAAGm0PX4ZCpsBAKZCother-token";
+pub const OTHER_APP_SECRET: &str = "0123456789abcdefother-app-secret";
 
 /// A template as the simulator lists it.
 pub fn template(name: &str, language: &str, body: &str) -> TemplateConfig {
@@ -66,18 +75,30 @@ pub fn templates() -> Vec<TemplateConfig> {
     ]
 }
 
-/// One number on one WABA with [`templates`]; no webhooks.
+/// The [`PHONE_NUMBER_ID`] number on [`WABA_ID`] with [`templates`], and
+/// the [`OTHER_PHONE_NUMBER_ID`] number on [`OTHER_WABA_ID`] with the same
+/// templates; no webhooks.
 pub fn config() -> Config {
+    let number = |phone_number_id: &str, display: &str, waba_id: &str, token: &str, secret: &str| NumberConfig {
+        phone_number_id: phone_number_id.to_owned(),
+        display_phone_number: display.to_owned(),
+        waba_id: waba_id.to_owned(),
+        access_token: token.to_owned(),
+        app_secret: secret.to_owned(),
+        throughput_per_second: 80.0,
+        verified_name: VERIFIED_NAME.to_owned(),
+        quality_rating: "GREEN".to_owned(),
+        messaging_limit_tier: "TIER_10K".to_owned(),
+    };
     Config {
-        numbers: vec![NumberConfig {
-            phone_number_id: PHONE_NUMBER_ID.to_owned(),
-            display_phone_number: "34910000001".to_owned(),
-            waba_id: WABA_ID.to_owned(),
-            access_token: ACCESS_TOKEN.to_owned(),
-            app_secret: APP_SECRET.to_owned(),
-            throughput_per_second: 80.0,
-        }],
-        wabas: vec![WabaConfig { waba_id: WABA_ID.to_owned(), templates: templates() }],
+        numbers: vec![
+            number(PHONE_NUMBER_ID, "34910000001", WABA_ID, ACCESS_TOKEN, APP_SECRET),
+            number(OTHER_PHONE_NUMBER_ID, "34910000002", OTHER_WABA_ID, OTHER_ACCESS_TOKEN, OTHER_APP_SECRET),
+        ],
+        wabas: vec![
+            WabaConfig { waba_id: WABA_ID.to_owned(), templates: templates() },
+            WabaConfig { waba_id: OTHER_WABA_ID.to_owned(), templates: templates() },
+        ],
         ..Config::default()
     }
 }

@@ -78,13 +78,38 @@ pub struct NumberConfig {
     pub access_token: String,
     /// Signs this number's webhooks.
     pub app_secret: String,
-    /// Messages per second; Meta's default is 80.
+    /// Messages per second; Meta's default is 80. Reported as throughput
+    /// level `STANDARD` up to 80, `HIGH` above.
     #[serde(default = "default_throughput")]
     pub throughput_per_second: f64,
+    /// The display name Meta approved, reported as `verified_name`.
+    #[serde(default = "default_verified_name")]
+    pub verified_name: String,
+    /// `GREEN`, `YELLOW`, `RED` or `UNKNOWN`, reported as `quality_rating`.
+    #[serde(default = "default_quality_rating")]
+    pub quality_rating: String,
+    /// Reported as `whatsapp_business_manager_messaging_limit` (`TIER_250`,
+    /// `TIER_2K`, `TIER_10K`, `TIER_100K`, `TIER_UNLIMITED`); only reported,
+    /// the simulator does not count unique recipients. `TIER_10K` by default:
+    /// a number past its first tiers, as a campaign sender's usually is.
+    #[serde(default = "default_messaging_limit_tier")]
+    pub messaging_limit_tier: String,
 }
 
 fn default_throughput() -> f64 {
     80.0
+}
+
+fn default_verified_name() -> String {
+    "Simulated Business".to_owned()
+}
+
+fn default_quality_rating() -> String {
+    "GREEN".to_owned()
+}
+
+fn default_messaging_limit_tier() -> String {
+    "TIER_10K".to_owned()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -281,6 +306,9 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("wa-sim.example.toml");
         let config = Config::load(&path).expect("example parses");
         assert_eq!(config.numbers[0].throughput_per_second, 80.0);
+        assert_eq!(config.numbers[0].verified_name, "Sim Shop");
+        assert_eq!(config.numbers[1].messaging_limit_tier, "TIER_10K", "defaults apply when absent");
+        assert_eq!(config.numbers[1].quality_rating, "GREEN");
         assert_eq!(config.wabas[0].templates[1].parameter_format, ParameterFormat::Named);
         assert!(config.webhook.scripted_failures[1].matches("34600000057"));
         assert!(config.webhook.scripted_failures[0].matches("34600000001"));

@@ -1,7 +1,11 @@
 //! Graph API errors in Meta's exact shape:
-//! `{"error":{"message":"(#<code>) <title>","type":"OAuthException","code",..,"error_data":{..},"fbtrace_id"}}`.
+//! `{"error":{"message":"(#<code>) <title>","type":"OAuthException","code",..,"error_data":{..},"fbtrace_id"}}`,
+//! and Graph's own `GraphMethodException` for objects a token cannot load.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::{
+    borrow::Cow,
+    sync::atomic::{AtomicU64, Ordering},
+};
 
 use axum::{
     Json,
@@ -15,34 +19,61 @@ use serde_json::json;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetaError {
     pub code: i64,
-    pub title: &'static str,
+    pub title: Cow<'static, str>,
     pub details: Option<String>,
+    /// `OAuthException`, or [`GRAPH_METHOD_EXCEPTION`].
+    pub kind: &'static str,
+    pub subcode: Option<i64>,
 }
+
+const OAUTH_EXCEPTION: &str = "OAuthException";
+
+/// Graph's type for a node or edge it cannot serve. Its message is complete
+/// as is: no `(#code)` prefix and no `error_data`.
+pub const GRAPH_METHOD_EXCEPTION: &str = "GraphMethodException";
 
 impl MetaError {
     fn new(code: i64, title: &'static str, details: impl Into<String>) -> Self {
-        Self { code, title, details: Some(details.into()) }
+        Self::bare(code, title, Some(details.into()))
+    }
+
+    fn bare(code: i64, title: impl Into<Cow<'static, str>>, details: Option<String>) -> Self {
+        Self { code, title: title.into(), details, kind: OAUTH_EXCEPTION, subcode: None }
     }
 
     /// 190: Meta answers this without `error_data`, and with HTTP 401.
     pub fn invalid_token() -> Self {
-        Self { code: 190, title: "Invalid OAuth access token - Cannot parse access token", details: None }
+        Self::bare(190, "Invalid OAuth access token - Cannot parse access token", None)
     }
 
     pub fn invalid_parameter(details: impl Into<String>) -> Self {
         Self::new(100, "Invalid parameter", details)
     }
 
-    /// Graph's answer for a node id it does not know.
-    pub fn unknown_object(id: &str) -> Self {
-        Self::new(
-            100,
-            "Unsupported post request",
-            format!(
-                "Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, \
-                 or does not support this operation"
-            ),
-        )
+    /// Graph's answer (code 100, subcode 33) for a POST to an id that does
+    /// not exist or that the token may not use.
+    pub fn unsupported_post(id: &str) -> Self {
+        Self::unsupported("post", id)
+    }
+
+    /// The same for a GET: Graph does not say whether the object is missing
+    /// or only hidden from this token.
+    pub fn unsupported_get(id: &str) -> Self {
+        Self::unsupported("get", id)
+    }
+
+    fn unsupported(method: &str, id: &str) -> Self {
+        let message = format!(
+            "Unsupported {method} request. Object with ID '{id}' does not exist, cannot be loaded due to missing \
+             permissions, or does not support this operation. Please read the Graph API documentation at \
+             https://developers.facebook.com/docs/graph-api"
+        );
+        Self { kind: GRAPH_METHOD_EXCEPTION, subcode: Some(33), ..Self::bare(100, message, None) }
+    }
+
+    /// `fields=` naming a field the node does not have.
+    pub fn nonexisting_field(field: &str, node_type: &str) -> Self {
+        Self::bare(100, format!("Tried accessing nonexisting field ({field}) on node type ({node_type})"), None)
     }
 
     pub fn rate_limited() -> Self {
@@ -95,15 +126,20 @@ impl MetaError {
     }
 
     pub fn body(&self) -> serde_json::Value {
+        // Meta's 190 and Graph-level messages carry no "(#code)" prefix.
+        let message = if self.code == 190 || self.kind == GRAPH_METHOD_EXCEPTION {
+            self.title.to_string()
+        } else {
+            format!("(#{}) {}", self.code, self.title)
+        };
         let mut error = json!({
-            "message": format!("(#{}) {}", self.code, self.title),
-            "type": "OAuthException",
+            "message": message,
+            "type": self.kind,
             "code": self.code,
             "fbtrace_id": fbtrace_id(),
         });
-        if self.code == 190 {
-            // Meta's 190 message carries no "(#190)" prefix.
-            error["message"] = json!(self.title);
+        if let Some(subcode) = self.subcode {
+            error["error_subcode"] = json!(subcode);
         }
         if let Some(details) = &self.details {
             error["error_data"] = json!({"messaging_product": "whatsapp", "details": details});
@@ -145,5 +181,30 @@ mod tests {
         let body = e.body();
         assert!(body["error"]["message"].as_str().is_some_and(|m| m.starts_with("Invalid OAuth access token")));
         assert!(body["error"].get("error_data").is_none());
+    }
+
+    #[test]
+    fn an_unreadable_object_is_graphs_subcode_33() {
+        let e = MetaError::unsupported_get("2001");
+        assert_eq!(e.http_status(), StatusCode::BAD_REQUEST);
+        let error = &e.body()["error"];
+        assert_eq!((&error["code"], &error["error_subcode"]), (&json!(100), &json!(33)));
+        assert_eq!(error["type"], "GraphMethodException");
+        let message = error["message"].as_str().expect("message");
+        assert!(message.starts_with("Unsupported get request. Object with ID '2001' does not exist"), "{message}");
+        assert!(message.ends_with("https://developers.facebook.com/docs/graph-api"), "{message}");
+        assert!(error.get("error_data").is_none());
+        let post = MetaError::unsupported_post("9").body();
+        assert!(post["error"]["message"].as_str().is_some_and(|m| m.starts_with("Unsupported post request.")));
+    }
+
+    #[test]
+    fn a_nonexisting_field_is_code_100_with_the_prefix() {
+        let body = MetaError::nonexisting_field("nope", "WhatsAppBusinessPhoneNumber").body();
+        assert_eq!(
+            body["error"]["message"],
+            "(#100) Tried accessing nonexisting field (nope) on node type (WhatsAppBusinessPhoneNumber)"
+        );
+        assert_eq!((&body["error"]["type"], body["error"].get("error_subcode")), (&json!("OAuthException"), None));
     }
 }

@@ -1,7 +1,10 @@
-//! The Cloud API routes Meta serves (messages, templates, media), plus `/_sim/...` for inspection and faults.
+//! The Cloud API routes Meta serves (messages, templates, media, phone numbers), plus `/_sim/...` for
+//! inspection and faults.
 
 mod inspect;
 mod media;
+mod paging;
+mod phone_numbers;
 mod templates;
 
 use std::{sync::Arc, time::Duration};
@@ -9,7 +12,7 @@ use std::{sync::Arc, time::Duration};
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, Path, State as AxumState},
+    extract::{DefaultBodyLimit, Path, Query, State as AxumState},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -28,7 +31,8 @@ pub(crate) fn router(state: Shared) -> Router {
             "/{version}/{phone_number_id}/media",
             post(media::upload).layer(DefaultBodyLimit::max(crate::media::MAX_UPLOAD)),
         )
-        .route("/{version}/{media_id}", get(media::metadata))
+        .route("/{version}/{waba_id}/phone_numbers", get(phone_numbers::list))
+        .route("/{version}/{node_id}", get(node))
         .route("/{version}/_sim_download/{media_id}", get(media::download))
         .merge(inspect::router())
         .fallback(|| async { MetaError::invalid_parameter("Unknown path components").into_response() })
@@ -39,6 +43,20 @@ pub(crate) fn router(state: Shared) -> Router {
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
     value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim)
+}
+
+/// Phone numbers and media share Graph's node path, as at Meta; ids are
+/// disjoint, and an id that is neither is an unknown object.
+async fn node(
+    AxumState(state): AxumState<Shared>,
+    Path((version, node_id)): Path<(String, String)>,
+    Query(query): Query<phone_numbers::NodeQuery>,
+    headers: HeaderMap,
+) -> Response {
+    match state.numbers.get(&node_id) {
+        Some(number) => phone_numbers::node(&state, &number.config, query, &headers),
+        None => media::metadata(&state, &version, &node_id, &headers),
+    }
 }
 
 async fn send(

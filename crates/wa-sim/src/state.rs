@@ -120,7 +120,7 @@ impl State {
             Some(number) if number.config.access_token == token => Ok(number),
             Some(_) => Err(MetaError::invalid_token()),
             None if self.numbers.values().any(|n| n.config.access_token == token) => {
-                Err(MetaError::unknown_object(phone_number_id))
+                Err(MetaError::unsupported_post(phone_number_id))
             }
             None => Err(MetaError::invalid_token()),
         }
@@ -129,6 +129,12 @@ impl State {
     /// Read-only endpoints accept the token of any configured number.
     pub fn knows_token(&self, token: Option<&str>) -> bool {
         token.is_some_and(|t| self.numbers.values().any(|n| n.config.access_token == t))
+    }
+
+    /// Tokens belong to numbers here; a number's token reads its WABA, as a
+    /// system-user token assigned to that WABA does at Meta.
+    pub fn token_reads_waba(&self, token: Option<&str>, waba_id: &str) -> bool {
+        token.is_some_and(|t| self.numbers.values().any(|n| n.config.waba_id == waba_id && n.config.access_token == t))
     }
 
     /// Validates, rate-limits and records one send; returns the record.

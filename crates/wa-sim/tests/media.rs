@@ -22,6 +22,11 @@ async fn an_uploaded_image_can_be_looked_up_and_downloaded() {
     assert_eq!(unauthorized.status(), 401);
     let downloaded = http.get(&meta.url).bearer_auth(TOKEN).send().await.expect("ok").bytes().await.expect("body");
     assert_eq!(downloaded.as_ref(), bytes.as_slice());
+
+    let unknown = http.get(format!("{}/v23.0/42", sim.base_url())).bearer_auth(TOKEN).send().await.expect("answers");
+    assert_eq!(unknown.status(), 400);
+    let body: serde_json::Value = unknown.json().await.expect("json");
+    assert_eq!((&body["error"]["code"], &body["error"]["error_subcode"]), (&100.into(), &33.into()));
 }
 
 #[tokio::test]

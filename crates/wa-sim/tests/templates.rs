@@ -50,6 +50,13 @@ async fn listing_needs_a_token_of_that_waba() {
         Err(ApiError::Graph { status, error }) => assert_eq!((status, error.code), (401, 190)),
         other => panic!("expected 190, got {other:?}"),
     }
+    match client.list_templates("9999", TOKEN, None, 10).await {
+        Err(ApiError::Graph { status, error }) => {
+            assert_eq!((status, error.code, error.error_subcode), (400, 100, Some(33)));
+            assert!(error.message.starts_with("Unsupported get request. Object with ID '9999'"), "{error:?}");
+        }
+        other => panic!("expected 100/33 for a WABA the token cannot read, got {other:?}"),
+    }
 }
 
 #[tokio::test]

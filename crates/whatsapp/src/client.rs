@@ -9,14 +9,14 @@
 //! through `Debug` or error messages (Graph puts them in a header, and
 //! reqwest errors only carry the URL).
 
-use std::time::Duration;
+use std::{borrow::Cow, fmt::Write as _, time::Duration};
 
 use reqwest::{Response, StatusCode, multipart, redirect};
 use serde::de::DeserializeOwned;
 
 use crate::{
     error::{Classified, GraphError, GraphErrorBody},
-    management::{MediaUpload, TemplatePage},
+    management::{MediaUpload, PhoneNumberInfo, PhoneNumberPage, TemplatePage},
     send::{SendResponse, SendTemplateRequest},
 };
 
@@ -130,6 +130,18 @@ pub enum ApiError {
     },
 }
 
+/// What [`CloudClient::phone_number`] and [`CloudClient::waba_phone_numbers`]
+/// read: who the number is, and how fast and how widely it may send.
+const PHONE_NUMBER_FIELDS: &str =
+    "id,display_phone_number,verified_name,quality_rating,throughput,whatsapp_business_manager_messaging_limit";
+
+/// Meta's default page size for edges.
+const PHONE_NUMBER_PAGE_SIZE: u32 = 25;
+
+/// A WABA holds a handful of numbers, so 50 pages of 25 is never reached by
+/// a real listing; the cap only stops a server whose cursor never ends.
+pub const MAX_PHONE_NUMBER_PAGES: usize = 50;
+
 /// Answers longer than this are cut in errors: they are proxy pages, not data.
 const MAX_ERROR_BODY: usize = 2048;
 
@@ -152,8 +164,12 @@ impl CloudClient {
         Ok(Self { http, base_url: config.base_url.trim_end_matches('/').to_owned(), api_version: config.api_version })
     }
 
+    fn node_url(&self, node: &str) -> String {
+        format!("{}/{}/{}", self.base_url, self.api_version, segment(node))
+    }
+
     fn url(&self, node: &str, edge: &str) -> String {
-        format!("{}/{}/{node}/{edge}", self.base_url, self.api_version)
+        format!("{}/{edge}", self.node_url(node))
     }
 
     /// `POST /{version}/{phone_number_id}/messages`.
@@ -214,6 +230,66 @@ impl CloudClient {
         read_json(response).await
     }
 
+    /// `GET /{version}/{phone_number_id}?fields=...`: the number as the token
+    /// sees it. A token that cannot read the number gets Graph code 100
+    /// (subcode 33), the same answer as for an id that does not exist.
+    pub async fn phone_number(&self, phone_number_id: &str, access_token: &str) -> Result<PhoneNumberInfo, ApiError> {
+        let response = self
+            .http
+            .get(self.node_url(phone_number_id))
+            .bearer_auth(access_token)
+            .query(&[("fields", PHONE_NUMBER_FIELDS)])
+            .send()
+            .await
+            .map_err(ApiError::Transport)?;
+        read_json(response).await
+    }
+
+    /// One page of `GET /{version}/{waba_id}/phone_numbers`; pass the
+    /// previous page's [`PhoneNumberPage::next_cursor`] as `after`.
+    pub async fn list_phone_numbers(
+        &self,
+        waba_id: &str,
+        access_token: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<PhoneNumberPage, ApiError> {
+        let mut query = vec![("fields", PHONE_NUMBER_FIELDS.to_owned()), ("limit", limit.to_string())];
+        if let Some(after) = after {
+            query.push(("after", after.to_owned()));
+        }
+        let response = self
+            .http
+            .get(self.url(waba_id, "phone_numbers"))
+            .bearer_auth(access_token)
+            .query(&query)
+            .send()
+            .await
+            .map_err(ApiError::Transport)?;
+        read_json(response).await
+    }
+
+    /// Every number of a WABA, reading page after page. Stops after
+    /// [`MAX_PHONE_NUMBER_PAGES`] pages and returns what it read, so a
+    /// listing that never ends can only leave numbers out, never loop.
+    pub async fn waba_phone_numbers(
+        &self,
+        waba_id: &str,
+        access_token: &str,
+    ) -> Result<Vec<PhoneNumberInfo>, ApiError> {
+        let mut numbers = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_PHONE_NUMBER_PAGES {
+            let page = self.list_phone_numbers(waba_id, access_token, after.as_deref(), PHONE_NUMBER_PAGE_SIZE).await?;
+            after = page.next_cursor().map(str::to_owned);
+            numbers.extend(page.data);
+            if after.is_none() {
+                break;
+            }
+        }
+        Ok(numbers)
+    }
+
     /// `POST /{version}/{phone_number_id}/media` (multipart). The returned id
     /// can be used in template headers for 30 days.
     pub async fn upload_media(
@@ -256,6 +332,26 @@ fn classify_transport(error: reqwest::Error) -> SendError {
     } else {
         SendError::OutcomeUnknown { cause: OutcomeUnknown::Transport(error) }
     }
+}
+
+/// Ids come from users (an organization registering its number), so each
+/// goes out as exactly one path segment: `123/messages` or `123?fields=`
+/// must not reach another node, edge or query. An id of `.` or `..` is still
+/// resolved by URL rules, so callers should also check the answer's `id`.
+fn segment(id: &str) -> Cow<'_, str> {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+    if id.bytes().all(unreserved) {
+        return Cow::Borrowed(id);
+    }
+    let mut encoded = String::with_capacity(id.len() * 3);
+    for b in id.bytes() {
+        if unreserved(b) {
+            encoded.push(char::from(b));
+        } else {
+            let _ = write!(encoded, "%{b:02X}");
+        }
+    }
+    Cow::Owned(encoded)
 }
 
 fn parse_graph_error(body: &str) -> Option<GraphError> {

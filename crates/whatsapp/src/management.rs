@@ -3,7 +3,13 @@
 //! Everything optional is optional here too, and unknown enum values land in
 //! an `Other` variant: Meta adds fields and values without a version bump.
 
+mod phone_number;
+
 use serde::{Deserialize, Deserializer};
+
+pub use phone_number::{
+    HIGH_THROUGHPUT, PhoneNumberFields, PhoneNumberInfo, PhoneNumberPage, STANDARD_THROUGHPUT, Throughput,
+};
 
 /// `POST /{phone_number_id}/media` → `{"id": ..}`. The id expires after 30 days.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -56,9 +62,7 @@ impl TemplatePage {
     /// The cursor for the next page, or `None` on the last page. Graph only
     /// includes `paging.next` when there is more to read.
     pub fn next_cursor(&self) -> Option<&str> {
-        let paging = self.paging.as_ref()?;
-        paging.next.as_ref()?;
-        paging.cursors.as_ref()?.after.as_deref()
+        self.paging.as_ref()?.next_cursor()
     }
 }
 
@@ -70,6 +74,14 @@ pub struct Paging {
     pub next: Option<String>,
     #[serde(default)]
     pub previous: Option<String>,
+}
+
+impl Paging {
+    /// `cursors.after`, but only while `next` says there is another page.
+    pub fn next_cursor(&self) -> Option<&str> {
+        self.next.as_ref()?;
+        self.cursors.as_ref()?.after.as_deref()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -201,25 +213,6 @@ pub struct TemplateButton {
     pub phone_number: Option<String>,
 }
 
-/// `GET /{phone_number_id}?fields=throughput,whatsapp_business_manager_messaging_limit`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct PhoneNumberFields {
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub throughput: Option<Throughput>,
-    /// e.g. `TIER_250`, `TIER_2K`, `TIER_UNLIMITED`; kept as text because
-    /// Meta renamed the tiers before.
-    #[serde(default)]
-    pub whatsapp_business_manager_messaging_limit: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Throughput {
-    /// `STANDARD` (80 mps); the name of the higher level is unconfirmed.
-    pub level: String,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,7 +264,7 @@ mod tests {
     }
 
     #[test]
-    fn parses_media_and_phone_number_responses() {
+    fn parses_media_responses() {
         let up: MediaUpload = serde_json::from_str(r#"{"id":"1037543291543636"}"#).expect("parses");
         assert_eq!(up.id, "1037543291543636");
         let url: MediaUrl = serde_json::from_str(
@@ -282,14 +275,5 @@ mod tests {
         assert_eq!(url.file_size, Some(303833));
         let numeric: MediaUrl = serde_json::from_str(r#"{"url":"u","file_size":12}"#).expect("parses");
         assert_eq!((numeric.file_size, numeric.mime_type), (Some(12), None));
-
-        let p: PhoneNumberFields = serde_json::from_str(
-            r#"{"throughput":{"level":"STANDARD"},"whatsapp_business_manager_messaging_limit":"TIER_250","id":"106"}"#,
-        )
-        .expect("parses");
-        assert_eq!(p.throughput.map(|t| t.level).as_deref(), Some("STANDARD"));
-        assert_eq!(p.whatsapp_business_manager_messaging_limit.as_deref(), Some("TIER_250"));
-        let partial: PhoneNumberFields = serde_json::from_str(r#"{"id":"106"}"#).expect("parses");
-        assert_eq!((partial.throughput, partial.whatsapp_business_manager_messaging_limit), (None, None));
     }
 }

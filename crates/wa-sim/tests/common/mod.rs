@@ -34,6 +34,21 @@ pub fn template(name: &str, status: &str, body: &str) -> TemplateConfig {
     }
 }
 
+/// A number with the config's defaults for what it reports about itself.
+pub fn number(phone_number_id: &str, waba_id: &str, access_token: &str, display: &str) -> NumberConfig {
+    NumberConfig {
+        phone_number_id: phone_number_id.to_owned(),
+        display_phone_number: display.to_owned(),
+        waba_id: waba_id.to_owned(),
+        access_token: access_token.to_owned(),
+        app_secret: format!("secret-of-{phone_number_id}"),
+        throughput_per_second: 80.0,
+        verified_name: "Simulated Business".to_owned(),
+        quality_rating: "GREEN".to_owned(),
+        messaging_limit_tier: "TIER_10K".to_owned(),
+    }
+}
+
 pub fn config() -> Config {
     let mut named = template("named_promo", "APPROVED", "Hi {{first_name}}, use {{code}}");
     named.parameter_format = ParameterFormat::Named;
@@ -41,12 +56,9 @@ pub fn config() -> Config {
     with_image.header_format = Some(HeaderFormat::Image);
     let mut config = Config::default();
     config.numbers.push(NumberConfig {
-        phone_number_id: PNID.to_owned(),
-        display_phone_number: DISPLAY.to_owned(),
-        waba_id: WABA.to_owned(),
-        access_token: TOKEN.to_owned(),
         app_secret: SECRET.to_owned(),
         throughput_per_second: 10_000.0,
+        ..number(PNID, WABA, TOKEN, DISPLAY)
     });
     config.wabas.push(WabaConfig {
         waba_id: WABA.to_owned(),

@@ -23,6 +23,8 @@ use crate::{
     send::{Component, Language, Template, TextParameter},
 };
 
+mod phone_numbers;
+
 const TOKEN: &str = "EAAG-secret-test-token";
 
 #[derive(Debug)]
