@@ -64,13 +64,16 @@ impl TestApp {
 
     /// Engages a contact in a campaign, as planning the campaign's ledger does.
     pub async fn engage(&self, contact_id: i64, campaign_id: i64) {
-        sqlx::query("insert into engagements (contact_id, campaign_id, org_id) values ($1, $2, $3)")
-            .bind(contact_id)
-            .bind(campaign_id)
-            .bind(self.org.0)
-            .execute(&self.pg)
-            .await
-            .expect("engagement");
+        sqlx::query(
+            "insert into engagements (contact_id, campaign_id, org_id, phone)
+             select $1, $2, $3, phone from contacts where id = $1",
+        )
+        .bind(contact_id)
+        .bind(campaign_id)
+        .bind(self.org.0)
+        .execute(&self.pg)
+        .await
+        .expect("engagement");
     }
 
     /// Uploads header media for a number and returns its id.

@@ -4,9 +4,10 @@
 //! WhatsApp Cloud API simulator ([`sim`]).
 
 pub mod campaigns;
+pub mod dead;
 pub mod sim;
 
-use std::{net::SocketAddr, time::Duration};
+use std::{future::IntoFuture, net::SocketAddr, time::Duration};
 
 use api::{AppState, Limits, Settings};
 use process::{ConnectionArgs, Secret, ops::Readiness, telemetry};
@@ -33,10 +34,14 @@ const TO_THIS_APP: &str = "<this app>";
 #[derive(Debug)]
 pub struct TestApp {
     pub base: String,
+    /// The operations listener: `/metrics`.
+    pub metrics_base: String,
     pub pg: PgPool,
     pub http: reqwest::Client,
     pub org: OrgId,
     pub key: String,
+    /// Its `APP_ENCRYPTION_KEY` (base64).
+    pub encryption_key: String,
     /// The server's state, to observe it (e.g. free import slots).
     pub state: AppState,
     /// The Cloud API this app talks to.
@@ -56,12 +61,18 @@ impl TestApp {
     }
 
     pub async fn spawn_with(pg: PgPool, limits: Limits) -> Self {
-        Self::spawn_full(pg, limits, sim::config(), Some(WEBHOOK_VERIFY_TOKEN)).await
+        Self::spawn_full(pg, limits, sim::config(), Some(WEBHOOK_VERIFY_TOKEN), test_settings()).await
+    }
+
+    /// With these product settings (test apps otherwise allow bot flows on
+    /// loopback, where test bots listen).
+    pub async fn spawn_with_settings(pg: PgPool, settings: Settings) -> Self {
+        Self::spawn_full(pg, Limits::default(), sim::config(), Some(WEBHOOK_VERIFY_TOKEN), settings).await
     }
 
     /// With a simulator configured by the test.
     pub async fn spawn_with_sim(pg: PgPool, sim_config: wa_sim::Config) -> Self {
-        Self::spawn_full(pg, Limits::default(), sim_config, Some(WEBHOOK_VERIFY_TOKEN)).await
+        Self::spawn_full(pg, Limits::default(), sim_config, Some(WEBHOOK_VERIFY_TOKEN), test_settings()).await
     }
 
     /// With a simulator that sends its signed webhooks (statuses, replies) to
@@ -70,12 +81,12 @@ impl TestApp {
         let mut config = sim::config();
         config.webhook.url = Some(TO_THIS_APP.to_owned());
         webhooks(&mut config.webhook);
-        Self::spawn_full(pg, Limits::default(), config, Some(WEBHOOK_VERIFY_TOKEN)).await
+        Self::spawn_full(pg, Limits::default(), config, Some(WEBHOOK_VERIFY_TOKEN), test_settings()).await
     }
 
     /// Without `WEBHOOK_VERIFY_TOKEN`.
     pub async fn spawn_without_webhook_token(pg: PgPool) -> Self {
-        Self::spawn_full(pg, Limits::default(), sim::config(), None).await
+        Self::spawn_full(pg, Limits::default(), sim::config(), None, test_settings()).await
     }
 
     async fn spawn_full(
@@ -83,6 +94,7 @@ impl TestApp {
         limits: Limits,
         sim_config: wa_sim::Config,
         webhook_verify_token: Option<&str>,
+        settings: Settings,
     ) -> Self {
         let stop = CancellationToken::new();
         // Bound first, so a simulator that sends webhooks knows where to.
@@ -105,8 +117,9 @@ impl TestApp {
             redis_url: Secret::new(redis_url()),
         };
         let redis = connections.redis().await.expect("Redis must run (scripts/services up)");
-        let cipher = Cipher::from_base64(&Cipher::generate_key()).expect("fresh key");
-        let state = AppState::new(pg.clone(), cipher, cloud, limits, Settings::default())
+        let encryption_key = Cipher::generate_key();
+        let cipher = Cipher::from_base64(&encryption_key).expect("fresh key");
+        let state = AppState::new(pg.clone(), cipher, cloud, limits, settings)
             .with_webhook_verify_token(webhook_verify_token.map(Secret::new))
             // Queues of its own in the shared Redis, as a deployment's `QUEUE_PREFIX` gives.
             .with_dead_letters(queue::DeadLetters::new(
@@ -114,29 +127,37 @@ impl TestApp {
                 redis.clone(),
                 format!("test{}.", uuid::Uuid::new_v4().simple()),
             ));
-        let router = api::router(state.clone(), Readiness { pg: pg.clone(), redis }, telemetry::metrics_handle());
+        let readiness = Readiness { pg: pg.clone(), redis };
+        let router = api::router(state.clone(), readiness.clone());
         let server = api::ApiServer::from_listener(listener, router);
         tokio::spawn(server.run(stop.clone().cancelled_owned()));
+        // `/metrics` on a listener of its own, as `METRICS_ADDR` gives.
+        let metrics = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind");
+        let metrics_base = format!("http://{}", metrics.local_addr().expect("addr"));
+        let ops = process::ops::router(readiness, telemetry::metrics_handle());
+        tokio::spawn(axum::serve(metrics, ops).with_graceful_shutdown(stop.clone().cancelled_owned()).into_future());
         let (org, key) = new_org(&pg, "Acme").await;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
-        Self { base, pg, http, org, key, state, sim, stop }
+        Self { base, metrics_base, pg, http, org, key, encryption_key, state, sim, stop }
     }
 
     /// Registers the simulator's number and returns its id.
     pub async fn register_number(&self) -> i64 {
-        let (status, body) = self
-            .post(
-                "/v1/numbers",
-                json!({
-                    "phone_number_id": sim::PHONE_NUMBER_ID,
-                    "waba_id": sim::WABA_ID,
-                    "display_number": sim::DISPLAY_NUMBER,
-                    "access_token": sim::ACCESS_TOKEN,
-                    "app_secret": sim::APP_SECRET,
-                }),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "registering the simulator's number: {body}");
+        self.register_number_with(&self.key, sim::PHONE_NUMBER_ID, sim::WABA_ID, sim::ACCESS_TOKEN, sim::APP_SECRET)
+            .await
+    }
+
+    /// Registers the simulator's second number ([`sim::OTHER_PHONE_NUMBER_ID`])
+    /// with another organization's key; returns its id.
+    pub async fn register_other_number(&self, key: &str) -> i64 {
+        let (number, waba) = (sim::OTHER_PHONE_NUMBER_ID, sim::OTHER_WABA_ID);
+        self.register_number_with(key, number, waba, sim::OTHER_ACCESS_TOKEN, sim::OTHER_APP_SECRET).await
+    }
+
+    async fn register_number_with(&self, key: &str, number: &str, waba: &str, token: &str, secret: &str) -> i64 {
+        let body = json!({"phone_number_id": number, "waba_id": waba, "access_token": token, "app_secret": secret});
+        let (status, body) = send(self.http.post(self.url("/v1/numbers")).bearer_auth(key).json(&body)).await;
+        assert_eq!(status, StatusCode::CREATED, "registering the simulator's number {number}: {body}");
         body["id"].as_i64().expect("number id")
     }
 
@@ -199,6 +220,12 @@ async fn new_org(pg: &PgPool, name: &str) -> (OrgId, String) {
     (OrgId(org.id), key.secret)
 }
 
+/// The settings of test apps: the defaults, with bot flows allowed on
+/// loopback (`BOT_EGRESS_ALLOW_PRIVATE`), where test bots listen.
+pub fn test_settings() -> Settings {
+    Settings { allow_private_bot_targets: true, ..Settings::default() }
+}
+
 /// Sends a request and returns the status and the JSON body (`Null` when empty).
 pub async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
     let resp = req.send().await.expect("request");
@@ -210,6 +237,16 @@ pub async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
         serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
     (status, body)
+}
+
+/// Replaces a number's stored access token, as when Meta revokes the one it
+/// was registered with (the API would refuse a token Meta does not accept).
+pub async fn replace_token(app: &TestApp, number_id: i64, token: &str) {
+    let changes = store::numbers::NumberChanges { access_token: Some(token), ..Default::default() };
+    store::numbers::update(&app.pg, &app.state.cipher, app.org, number_id, &changes)
+        .await
+        .expect("replacing the token")
+        .expect("the number exists");
 }
 
 /// The error code of an error body.

@@ -51,6 +51,11 @@ pub struct WorkerConfig {
     #[arg(long, env = "METRICS_INTERVAL", default_value_t = 15,
           value_parser = clap::value_parser!(u64).range(1..=60))]
     pub metrics_interval: u64,
+    /// Let bot flows be called on loopback, private, link-local and other
+    /// non-public addresses (self-hosted bots on a private network). Off: only
+    /// public unicast addresses are called. Redirects are never followed either way.
+    #[arg(long, env = "BOT_EGRESS_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub bot_egress_allow_private: bool,
 }
 
 impl WorkerConfig {

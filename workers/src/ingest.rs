@@ -9,6 +9,13 @@
 //! jobs for new messages are pushed after the commit; one lost there is
 //! pushed again by the scheduler's sweep.
 //!
+//! Every item changes only what the number that signed it owns: statuses
+//! and callback data are applied through the campaign's number (and callback
+//! data must carry our MAC), inbound messages are recorded for the number in
+//! their metadata, and template updates change the templates of the signing
+//! number's organization only. Items about anything else are counted in
+//! `webhook_items_ignored_total` and logged once per batch, never applied.
+//!
 //! The backlog lives in Postgres, so a long worker outage cannot wedge a
 //! Redis queue or grow Redis memory. A batch that fails is retried event by
 //! event, so one bad event cannot hold the others back; an event that keeps
@@ -28,7 +35,7 @@ use redis::aio::ConnectionManager;
 use store::{
     PgPool,
     inbound::{self, Inbound, Recorded},
-    statuses::{self, Callback, Failure, StatusBatch, StatusKind},
+    statuses::{self, Callback, CallbackCheck, CallbackKey, Failure, StatusBatch, StatusKind},
     templates,
     webhook_events::{self, Event},
 };
@@ -71,6 +78,8 @@ pub struct Ingest {
     pub redis: ConnectionManager,
     /// Where reply jobs go.
     pub replies: QueueSettings,
+    /// Checks the MAC of our callback data.
+    pub callbacks: CallbackKey,
     pub settings: IngestSettings,
 }
 
@@ -88,7 +97,53 @@ pub struct Pass {
 struct Parsed {
     statuses: StatusBatch,
     messages: Vec<(String, String, InboundMessage, serde_json::Value)>,
-    templates: Vec<(String, String, Option<String>)>,
+    templates: Vec<TemplateUpdate>,
+    /// Items refused before applying (forged callback data, template updates
+    /// no number signed for), by kind.
+    ignored: Ignored,
+}
+
+/// A `message_template_status_update`, with the number whose secret verified its WABA.
+#[derive(Debug)]
+struct TemplateUpdate {
+    waba_id: String,
+    signer: Option<String>,
+    template_id: String,
+    event: String,
+    reason: Option<String>,
+}
+
+/// Items of a batch that were not applied because the signing number does
+/// not own what they name.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Ignored {
+    /// Callback data in our format whose MAC does not verify.
+    callbacks: u64,
+    /// Statuses about a message another number sent.
+    statuses: u64,
+    /// Template updates about a template the signer's organization does not have.
+    templates: u64,
+}
+
+impl Ignored {
+    fn total(self) -> u64 {
+        self.callbacks + self.statuses + self.templates
+    }
+
+    /// One metric increment per kind and one log line for the whole batch.
+    fn report(self, events: &[Event]) {
+        if self.total() == 0 {
+            return;
+        }
+        for (kind, n) in [("callback_data", self.callbacks), ("status", self.statuses), ("template", self.templates)] {
+            if n > 0 {
+                metrics::counter!("webhook_items_ignored_total", "kind" => kind).increment(n);
+            }
+        }
+        let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+        tracing::warn!(webhook_events = ?ids, forged_callback_data = self.callbacks, foreign_statuses = self.statuses,
+            foreign_templates = self.templates, "webhook items about what the signing number does not own were ignored");
+    }
 }
 
 impl Ingest {
@@ -173,11 +228,12 @@ impl Ingest {
     async fn apply(&self, events: &[Event]) -> anyhow::Result<(usize, Vec<Recorded>)> {
         let mut parsed = Parsed::default();
         for event in events {
-            parse_into(&mut parsed, &event.payload).with_context(|| format!("webhook event {}", event.id))?;
+            parse_into(&mut parsed, event, &self.callbacks).with_context(|| format!("webhook event {}", event.id))?;
         }
         let mut tx = self.pg.begin().await?;
         let applied = statuses::apply(&mut tx, &parsed.statuses).await.context("applying statuses")?;
         tracing::debug!(?applied, statuses = parsed.statuses.len(), "statuses applied");
+        parsed.ignored.statuses += applied.ignored;
         let mut recorded = Vec::new();
         for (phone_number_id, from, m, raw) in &parsed.messages {
             let item = Inbound {
@@ -193,16 +249,32 @@ impl Ingest {
                 recorded.push(r);
             }
         }
-        for (template_id, event, reason) in &parsed.templates {
-            let change = templates::apply_status_update(&mut tx, template_id, event, reason.as_deref()).await?;
+        for t in &parsed.templates {
+            let Some(signer) = &t.signer else {
+                parsed.ignored.templates += 1;
+                continue;
+            };
+            let change = templates::apply_status_update(
+                &mut tx,
+                &t.waba_id,
+                signer,
+                &t.template_id,
+                &t.event,
+                t.reason.as_deref(),
+            )
+            .await?;
+            if change.templates == 0 {
+                parsed.ignored.templates += 1;
+            }
             if !change.paused.is_empty() || !change.resumed.is_empty() {
-                tracing::warn!(template = %template_id, %event, paused = ?change.paused, resumed = ?change.resumed,
-                    "template status changed campaigns");
+                tracing::warn!(template = %t.template_id, event = %t.event, paused = ?change.paused,
+                    resumed = ?change.resumed, "template status changed campaigns");
             }
         }
         let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
         webhook_events::finish(&mut *tx, &ids).await?;
         tx.commit().await?;
+        parsed.ignored.report(events);
         Ok((parsed.statuses.len(), recorded))
     }
 
@@ -285,7 +357,8 @@ fn failure(status: &whatsapp::webhook::Status) -> Failure {
     Failure { code: classified.stable_code.into_owned(), reason, meta_code: i32::try_from(error.code).ok() }
 }
 
-fn parse_into(parsed: &mut Parsed, payload: &[u8]) -> anyhow::Result<()> {
+fn parse_into(parsed: &mut Parsed, event: &Event, callbacks: &CallbackKey) -> anyhow::Result<()> {
+    let payload = event.payload.as_slice();
     let body: WebhookPayload = serde_json::from_slice(payload).context("parsing the webhook body")?;
     // The raw JSON of inbound messages goes to the bot as Meta sent it.
     let mut raw: Option<serde_json::Value> = None;
@@ -293,6 +366,8 @@ fn parse_into(parsed: &mut Parsed, payload: &[u8]) -> anyhow::Result<()> {
         for (c, change) in entry.changes.iter().enumerate() {
             match change {
                 Change::Messages(value) => {
+                    // The API verified this number's app secret over the batch.
+                    let number = value.metadata.phone_number_id.as_str();
                     for s in &value.statuses {
                         let kind = match s.status {
                             DeliveryStatus::Sent => StatusKind::Sent,
@@ -301,12 +376,20 @@ fn parse_into(parsed: &mut Parsed, payload: &[u8]) -> anyhow::Result<()> {
                             DeliveryStatus::Failed => StatusKind::Failed,
                             DeliveryStatus::Played | DeliveryStatus::Unknown => continue,
                         };
-                        let callback = s.biz_opaque_callback_data.as_deref().and_then(Callback::parse);
+                        let callback =
+                            match s.biz_opaque_callback_data.as_deref().map(|t| Callback::check(t, callbacks)) {
+                                Some(CallbackCheck::Valid(callback)) => Some(callback),
+                                Some(CallbackCheck::Forged) => {
+                                    parsed.ignored.callbacks += 1;
+                                    None
+                                }
+                                Some(CallbackCheck::Foreign) | None => None,
+                            };
                         let failure = (kind == StatusKind::Failed).then(|| failure(s));
-                        parsed.statuses.add(&s.id, kind, unix_time(&s.timestamp), callback, failure);
+                        parsed.statuses.add(number, &s.id, kind, unix_time(&s.timestamp), callback, failure);
                     }
                     for error in &value.errors {
-                        tracing::warn!(code = error.code, title = %error.title, phone_number_id = %value.metadata.phone_number_id,
+                        tracing::warn!(code = error.code, title = %error.title, phone_number_id = %number,
                             "Meta reported an error for a number");
                     }
                     if value.messages.is_empty() {
@@ -322,12 +405,16 @@ fn parse_into(parsed: &mut Parsed, payload: &[u8]) -> anyhow::Result<()> {
                             continue;
                         };
                         let message = raw["entry"][e]["changes"][c]["value"]["messages"][i].clone();
-                        parsed.messages.push((value.metadata.phone_number_id.clone(), from, m.clone(), message));
+                        parsed.messages.push((number.to_owned(), from, m.clone(), message));
                     }
                 }
-                Change::TemplateStatus(t) => {
-                    parsed.templates.push((t.message_template_id.clone(), t.event.clone(), t.reason.clone()));
-                }
+                Change::TemplateStatus(t) => parsed.templates.push(TemplateUpdate {
+                    waba_id: entry.id.clone(),
+                    signer: event.waba_signer(&entry.id).map(str::to_owned),
+                    template_id: t.message_template_id.clone(),
+                    event: t.event.clone(),
+                    reason: t.reason.clone(),
+                }),
                 Change::Other { field, .. } => tracing::debug!(%field, "webhook field not handled"),
             }
         }

@@ -29,10 +29,11 @@ async fn pipeline(config: &WorkerConfig, name: &str, pg: store::PgPool) -> anyho
         queue::connect(config.connections.redis_url.expose()).await.context("connecting to Redis for the queues")?;
     let cipher = match &config.encryption_key {
         Some(key) => Cipher::from_base64(key.expose())?,
-        None if config.runs("send") || config.runs("reply") => {
-            anyhow::bail!("the send and reply queues need APP_ENCRYPTION_KEY (numbers' tokens, bot flows' secrets)")
-        }
-        // Never used without the send and reply queues.
+        None if config.runs("send") || config.runs("reply") || config.runs("status") => anyhow::bail!(
+            "the send, reply and status queues need APP_ENCRYPTION_KEY (numbers' tokens, bot flows' secrets, the \
+             key of our callback data)"
+        ),
+        // Never used without the send, reply and status queues.
         None => Cipher::from_base64(&Cipher::generate_key())?,
     };
     let cloud = whatsapp::CloudClient::new(whatsapp::ClientConfig {
@@ -40,7 +41,11 @@ async fn pipeline(config: &WorkerConfig, name: &str, pg: store::PgPool) -> anyho
         api_version: config.whatsapp_api_version.clone(),
         ..whatsapp::ClientConfig::default()
     })?;
-    let replier = Replier::new(pg.clone(), cipher.clone(), ReplyPolicy::default())?;
+    let reply_policy = ReplyPolicy { allow_private: config.bot_egress_allow_private, ..ReplyPolicy::default() };
+    if reply_policy.allow_private && config.runs("reply") {
+        tracing::warn!("BOT_EGRESS_ALLOW_PRIVATE is on: bot flows may be called on private and loopback addresses");
+    }
+    let replier = Replier::new(pg.clone(), cipher.clone(), reply_policy)?;
     let sender = Sender {
         pg: pg.clone(),
         cipher,

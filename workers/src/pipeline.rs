@@ -150,6 +150,7 @@ impl Pipeline {
             pg: self.pg.clone(),
             redis: self.redis.clone(),
             replies: self.settings.queue::<ReplyJob>(),
+            callbacks: store::statuses::CallbackKey::new(&self.sender.cipher),
             settings: self.settings.ingest.clone(),
         }
     }

@@ -10,18 +10,29 @@
 //! last error in `inbound_messages`, and its job in the queue's dead letters.
 //! `Idempotency-Key` is the message's wamid, so a bot can drop a delivery it
 //! already handled (a retry after a lost answer).
+//!
+//! A target the egress policy refuses ([`crate::egress`]) is dead-lettered at
+//! once: retrying cannot help until the flow or the policy changes. A
+//! redirect is a failure, never followed, and a failed answer's body is never
+//! read: the last error is shown to the tenant, and the target may be a
+//! service the tenant must not be able to read.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
 use chrono::{TimeDelta, Utc};
 use serde_json::json;
 use store::{PgPool, crypto::Cipher, inbound};
 
+use crate::egress::{Egress, Lookup, Refusal, SystemLookup};
+
 /// The header carrying the body's signature.
 pub const SIGNATURE_HEADER: &str = "x-signature-256";
 
-/// Retries of one delivery.
+/// How deliveries are made and retried.
 #[derive(Debug, Clone, Copy)]
 pub struct ReplyPolicy {
     pub base: Duration,
@@ -29,6 +40,9 @@ pub struct ReplyPolicy {
     pub max_attempts: i32,
     /// The longest one POST may take.
     pub timeout: Duration,
+    /// Bot flows may be on loopback, private and other non-public addresses
+    /// (`BOT_EGRESS_ALLOW_PRIVATE`; off by default).
+    pub allow_private: bool,
 }
 
 impl Default for ReplyPolicy {
@@ -38,6 +52,7 @@ impl Default for ReplyPolicy {
             max_delay: Duration::from_secs(300),
             max_attempts: 8,
             timeout: Duration::from_secs(10),
+            allow_private: false,
         }
     }
 }
@@ -59,7 +74,7 @@ pub enum Delivered {
     NothingToDo,
     /// Try again after this long.
     Retry { after: Duration },
-    /// The last attempt failed; the message is dead-lettered.
+    /// The last attempt failed, or the egress policy refuses the target; the message is dead-lettered.
     Dead { error: String },
 }
 
@@ -69,16 +84,28 @@ pub struct Replier {
     pub cipher: Cipher,
     pub http: reqwest::Client,
     pub policy: ReplyPolicy,
+    /// The policy `http` connects by; literal addresses are checked with it.
+    egress: Egress,
 }
 
 impl Replier {
+    /// Names are looked up with the system resolver.
     pub fn new(pg: PgPool, cipher: Cipher, policy: ReplyPolicy) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(policy.timeout)
-            .user_agent(concat!("campaigns-worker/", env!("CARGO_PKG_VERSION")))
-            .build()
+        Self::with_lookup(pg, cipher, policy, Arc::new(SystemLookup))
+    }
+
+    /// Names are looked up with `lookup` (tests).
+    pub fn with_lookup(
+        pg: PgPool,
+        cipher: Cipher,
+        policy: ReplyPolicy,
+        lookup: Arc<dyn Lookup>,
+    ) -> anyhow::Result<Self> {
+        let egress = Egress::with_lookup(policy.allow_private, lookup);
+        let http = egress
+            .client(policy.timeout, concat!("campaigns-worker/", env!("CARGO_PKG_VERSION")))
             .context("building the bot-flow HTTP client")?;
-        Ok(Self { pg, cipher, http, policy })
+        Ok(Self { pg, cipher, http, policy, egress })
     }
 
     /// One delivery attempt of the message `wamid`.
@@ -101,10 +128,16 @@ impl Replier {
             "message": d.message,
         }))?;
         let attempt = d.attempts + 1;
+        let Ok(url) = reqwest::Url::parse(&d.endpoint_url) else {
+            return self.failed(&d.wamid, attempt, "the bot flow's endpoint is not a valid URL".to_owned()).await;
+        };
+        if let Err(refusal) = self.egress.check(&url) {
+            return self.refuse(&d.wamid, &refusal).await;
+        }
         let started = Instant::now();
         let answer = self
             .http
-            .post(&d.endpoint_url)
+            .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, whatsapp::signature::sign(secret.as_bytes(), &body))
             .header("idempotency-key", &d.wamid)
@@ -121,27 +154,60 @@ impl Replier {
                 metrics::counter!("replies_routed_total", "outcome" => "delivered").increment(1);
                 return Ok(Delivered::Routed);
             }
-            Ok(r) => {
-                let status = r.status();
-                let text = r.text().await.unwrap_or_default();
-                let text: String = text.chars().take(200).collect();
-                format!("the bot flow answered {status}: {text}")
+            // The body is dropped unread (see the module's doc).
+            Ok(r) if r.status().is_redirection() => {
+                format!("the bot flow answered {} (redirects are not followed)", status_text(r.status()))
             }
-            Err(e) if e.is_timeout() => format!("the bot flow did not answer within {:?}", self.policy.timeout),
-            Err(e) if e.is_connect() => "could not connect to the bot flow's endpoint".to_owned(),
-            Err(e) => format!("calling the bot flow failed: {}", without_url(&e)),
+            Ok(r) => format!("the bot flow answered {}", status_text(r.status())),
+            Err(e) => match Refusal::of(&e) {
+                Some(refusal) => return self.refuse(&d.wamid, &refusal).await,
+                None => transport_error(&e, self.policy.timeout),
+            },
         };
+        self.failed(&d.wamid, attempt, error).await
+    }
+
+    /// Records failed attempt `attempt`: retried later, or dead-lettered after the last one.
+    async fn failed(&self, wamid: &str, attempt: i32, error: String) -> anyhow::Result<Delivered> {
         if attempt >= self.policy.max_attempts {
-            inbound::mark_failed(&self.pg, &d.wamid, &error, None).await?;
+            inbound::mark_failed(&self.pg, wamid, &error, None).await?;
             metrics::counter!("replies_routed_total", "outcome" => "dead").increment(1);
-            tracing::error!(wamid = %d.wamid, %error, attempt, "reply dead-lettered");
+            tracing::error!(%wamid, %error, attempt, "reply dead-lettered");
             return Ok(Delivered::Dead { error });
         }
         let after = self.policy.backoff(attempt);
-        inbound::mark_failed(&self.pg, &d.wamid, &error, Some(Utc::now() + TimeDelta::from_std(after)?)).await?;
+        inbound::mark_failed(&self.pg, wamid, &error, Some(Utc::now() + TimeDelta::from_std(after)?)).await?;
         metrics::counter!("replies_routed_total", "outcome" => "retried").increment(1);
-        tracing::warn!(wamid = %d.wamid, %error, attempt, ?after, "reply delivery failed; retrying");
+        tracing::warn!(%wamid, %error, attempt, ?after, "reply delivery failed; retrying");
         Ok(Delivered::Retry { after })
+    }
+
+    /// Dead-letters a reply whose target the egress policy refuses.
+    async fn refuse(&self, wamid: &str, refusal: &Refusal) -> anyhow::Result<Delivered> {
+        let error = refusal.to_string();
+        inbound::mark_failed(&self.pg, wamid, &error, None).await?;
+        metrics::counter!("replies_routed_total", "outcome" => "refused").increment(1);
+        tracing::warn!(%wamid, %error, "reply dead-lettered: refused target");
+        Ok(Delivered::Dead { error })
+    }
+}
+
+/// "500 Internal Server Error", or the bare code when it has no name.
+fn status_text(status: reqwest::StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("{} {reason}", status.as_u16()),
+        None => status.as_u16().to_string(),
+    }
+}
+
+/// A failed request's short reason, without its URL.
+fn transport_error(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        format!("the bot flow did not answer within {timeout:?}")
+    } else if e.is_connect() {
+        "could not connect to the bot flow's endpoint".to_owned()
+    } else {
+        format!("calling the bot flow failed: {}", without_url(e))
     }
 }
 

@@ -14,7 +14,7 @@ use store::{
     crypto::Cipher,
     numbers,
     recipients::{Claim, Outcome},
-    statuses::Callback,
+    statuses::{Callback, CallbackKey},
 };
 use whatsapp::{
     CloudClient, ErrorClass, NotSent, SendError, SendTemplateRequest,
@@ -207,7 +207,7 @@ impl Sender {
                 return Ok(Prepared::Done(SendResult::Excluded { code }));
             }
         };
-        Ok(Prepared::Send(request(claim, &params)))
+        Ok(Prepared::Send(request(claim, &params, &CallbackKey::new(&self.cipher))))
     }
 
     /// Sends and records the answer. From here on an error leaves the row in
@@ -344,7 +344,7 @@ enum Prepared {
 }
 
 /// The Cloud API request for a claimed recipient.
-fn request(claim: &Claim, params: &[Param]) -> SendTemplateRequest {
+fn request(claim: &Claim, params: &[Param], callbacks: &CallbackKey) -> SendTemplateRequest {
     let named = claim.parameter_format == "NAMED";
     let text =
         |p: &Param| if named { TextParameter::named(&p.param, &p.text) } else { TextParameter::positional(&p.text) };
@@ -376,9 +376,11 @@ fn request(claim: &Claim, params: &[Param]) -> SendTemplateRequest {
             components,
         },
         // Comes back on every status webhook of the message: how a `sending`
-        // or `in_doubt` row is resolved (store::statuses).
+        // or `in_doubt` row is resolved (store::statuses). Its MAC makes it
+        // unforgeable.
         biz_opaque_callback_data: Some(
-            Callback { campaign_id: claim.campaign_id, contact_id: claim.contact_id, attempt: claim.attempt }.encode(),
+            Callback { campaign_id: claim.campaign_id, contact_id: claim.contact_id, attempt: claim.attempt }
+                .encode(callbacks),
         ),
     }
 }

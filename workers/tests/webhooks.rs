@@ -14,7 +14,11 @@ use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode as Htt
 use e2e::{StatusCode, TestApp, eventually, redis_url, sim};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use store::{campaigns::plan, webhook_events};
+use store::{
+    campaigns::plan,
+    statuses::{Callback, CallbackKey},
+    webhook_events,
+};
 use support::namespace;
 use tokio_util::sync::CancellationToken;
 use workers::{
@@ -104,8 +108,17 @@ fn text_message(wamid: &str, from: &str, text: &str, context: Option<&str>) -> V
     m
 }
 
+/// Stores a batch as the API does once the simulator's number's app secret verified it.
 async fn store(app: &TestApp, body: &Value) {
-    webhook_events::insert(&app.pg, Some(sim::PHONE_NUMBER_ID), &serde_json::to_vec(body).unwrap()).await.unwrap();
+    let signers = [(sim::WABA_ID.to_owned(), sim::PHONE_NUMBER_ID.to_owned())];
+    webhook_events::insert(&app.pg, Some(sim::PHONE_NUMBER_ID), &signers, &serde_json::to_vec(body).unwrap())
+        .await
+        .unwrap();
+}
+
+/// The callback data the send job would attach to attempt `attempt` of a row.
+fn callback_data(app: &TestApp, campaign: i64, contact: i64, attempt: i32) -> String {
+    Callback { campaign_id: campaign, contact_id: contact, attempt }.encode(&CallbackKey::new(&app.state.cipher))
 }
 
 async fn ingest(app: &TestApp, ns: &str) -> Ingest {
@@ -116,6 +129,7 @@ async fn ingest(app: &TestApp, ns: &str) -> Ingest {
             queue: format!("{ns}{}", <queue::ReplyJob as queue::Job>::QUEUE),
             ..queue::QueueSettings::for_job::<queue::ReplyJob>()
         },
+        callbacks: CallbackKey::new(&app.state.cipher),
         settings: IngestSettings { max_attempts: 1, ..IngestSettings::default() },
     }
 }
@@ -302,7 +316,7 @@ async fn a_status_with_our_callback_data_settles_a_row_in_doubt_or_still_sending
         .await
         .unwrap();
     }
-    let cb = |contact: i64, attempt: i32| Some(format!("c{campaign}:r{contact}:a{attempt}"));
+    let cb = |contact: i64, attempt: i32| Some(callback_data(&app, campaign, contact, attempt));
     let ingest = ingest(&app, &namespace()).await;
     store(
         &app,
@@ -510,7 +524,7 @@ async fn an_event_that_cannot_be_applied_is_dead_lettered_without_holding_back_t
     let app = TestApp::spawn(pg).await;
     let (campaign, ids) = accepted_campaign(&app, 1, None).await;
     // Valid JSON the API would accept, but a status whose id is not text.
-    webhook_events::insert(&app.pg, None, br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"display_phone_number":"1","phone_number_id":"1"},"statuses":[{"id":5}]}}]}]}"#)
+    webhook_events::insert(&app.pg, None, &[], br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"display_phone_number":"1","phone_number_id":"1"},"statuses":[{"id":5}]}}]}]}"#)
         .await
         .unwrap();
     store(&app, &body(vec![status("wamid.T0", "delivered", 100, None)], vec![])).await;

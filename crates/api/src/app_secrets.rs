@@ -1,7 +1,9 @@
 //! The app secrets webhook signatures are checked against, cached in memory
 //! so the webhook's hot path reads and decrypts nothing: an entry lives for
 //! [`TTL`], and a signature that does not match a cached secret reads the
-//! secret again once (it may have just changed) before it is refused.
+//! secret again once (it may have just changed) before it is refused. A
+//! subject no number is registered for is remembered for [`UNKNOWN_TTL`], so
+//! a flood of forged POSTs naming it costs no query either.
 //! Secrets never appear in `Debug` output or logs.
 
 use std::{
@@ -20,9 +22,16 @@ use whatsapp::signature::{self, SignatureError};
 
 /// How long a secret read from the database is trusted.
 pub const TTL: Duration = Duration::from_secs(60);
+/// How long "no number is registered for this subject" is trusted. Short:
+/// a number just registered on another replica is accepted after it (Meta
+/// retries refused webhooks for days).
+pub const UNKNOWN_TTL: Duration = Duration::from_secs(10);
 /// A secret read this recently is not read again on a mismatch, so a flood
 /// of forged signatures costs at most one query per second per number.
 const MIN_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+/// The most subjects cached at once; past it the unknown ones are dropped
+/// (a flood of made-up ids cannot grow the cache without bound).
+const MAX_ENTRIES: usize = 10_000;
 
 /// What a webhook change is about, and so whose app secret must have signed it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -69,10 +78,28 @@ pub struct AppSecrets {
     entries: RwLock<HashMap<Subject, Cached>>,
 }
 
+/// One subject's secrets; none when no number is registered for it.
 #[derive(Debug, Clone)]
 struct Cached {
     secrets: Arc<[WebhookSecret]>,
     loaded_at: Instant,
+}
+
+impl Cached {
+    fn fresh(&self) -> bool {
+        self.loaded_at.elapsed() < if self.secrets.is_empty() { UNKNOWN_TTL } else { TTL }
+    }
+}
+
+/// Whose app secret verified each subject of a webhook.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Signers {
+    /// The Meta phone number id whose secret verified the first subject.
+    pub first: Option<String>,
+    /// For each WABA subject, the phone number id (on that WABA) whose
+    /// secret verified it: a template update then changes only the
+    /// templates of that number's organization.
+    pub wabas: Vec<(String, String)>,
 }
 
 impl AppSecrets {
@@ -83,8 +110,7 @@ impl AppSecrets {
     }
 
     /// Checks the signature `header` over `body` against the app secret of
-    /// every subject (all must pass). Returns the Meta phone number id whose
-    /// secret verified the first subject.
+    /// every subject (all must pass), and says whose secret verified each.
     pub async fn verify(
         &self,
         pg: &PgPool,
@@ -92,40 +118,42 @@ impl AppSecrets {
         subjects: &[Subject],
         body: &[u8],
         header: Option<&str>,
-    ) -> Result<Option<String>, Refusal> {
+    ) -> Result<Signers, Refusal> {
         let mut known = self.cached(subjects);
         let missing: Vec<&Subject> = subjects.iter().filter(|s| !known.contains_key(*s)).collect();
         if !missing.is_empty() {
             known.extend(self.load(pg, cipher, &missing).await?);
         }
-        let mut first = None;
+        let mut signers = Signers::default();
         for subject in subjects {
-            let entry = known.get(subject).ok_or_else(|| Refusal::Unknown(subject.clone()))?;
+            let entry = known.get(subject).filter(|e| !e.secrets.is_empty());
+            let entry = entry.ok_or_else(|| Refusal::Unknown(subject.clone()))?;
             let signer = match check(&entry.secrets, body, header) {
                 Ok(signer) => signer,
                 Err(SignatureError::Mismatch) if entry.loaded_at.elapsed() >= MIN_RELOAD_INTERVAL => {
                     let fresh = self.load(pg, cipher, &[subject]).await?;
-                    let entry = fresh.get(subject).ok_or_else(|| Refusal::Unknown(subject.clone()))?;
+                    let entry = fresh.get(subject).filter(|e| !e.secrets.is_empty());
+                    let entry = entry.ok_or_else(|| Refusal::Unknown(subject.clone()))?;
                     check(&entry.secrets, body, header).map_err(|e| Refusal::Signature(subject.clone(), e))?
                 }
                 Err(e) => return Err(Refusal::Signature(subject.clone(), e)),
             };
-            first.get_or_insert(signer);
+            if let Subject::Waba(waba) = subject {
+                signers.wabas.push((waba.clone(), signer.clone()));
+            }
+            signers.first.get_or_insert(signer);
         }
-        Ok(first)
+        Ok(signers)
     }
 
-    /// The fresh entries among `subjects`.
+    /// The fresh entries among `subjects` (known and unknown ones).
     fn cached(&self, subjects: &[Subject]) -> HashMap<Subject, Cached> {
         let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
-        subjects
-            .iter()
-            .filter_map(|s| entries.get(s).filter(|c| c.loaded_at.elapsed() < TTL).map(|c| (s.clone(), c.clone())))
-            .collect()
+        subjects.iter().filter_map(|s| entries.get(s).filter(|c| c.fresh()).map(|c| (s.clone(), c.clone()))).collect()
     }
 
-    /// Reads the subjects' secrets in one query and caches them; a subject
-    /// with no registered number is left out (and not cached).
+    /// Reads the subjects' secrets in one query and caches them, the
+    /// subjects with no registered number too (with no secrets).
     async fn load(
         &self,
         pg: &PgPool,
@@ -143,15 +171,14 @@ impl AppSecrets {
         let loaded_at = Instant::now();
         let mut loaded = HashMap::new();
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() + subjects.len() > MAX_ENTRIES {
+            entries.retain(|_, c| !c.secrets.is_empty() && c.fresh());
+        }
         for &subject in subjects {
             let secrets: Arc<[WebhookSecret]> = rows.iter().filter(|r| subject.covers(r)).cloned().collect();
-            if secrets.is_empty() {
-                entries.remove(subject);
-            } else {
-                let cached = Cached { secrets, loaded_at };
-                entries.insert(subject.clone(), cached.clone());
-                loaded.insert(subject.clone(), cached);
-            }
+            let cached = Cached { secrets, loaded_at };
+            entries.insert(subject.clone(), cached.clone());
+            loaded.insert(subject.clone(), cached);
         }
         Ok(loaded)
     }

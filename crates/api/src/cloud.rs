@@ -117,3 +117,71 @@ pub async fn ensure_media_fresh(
     }
     Ok(())
 }
+
+/// Reads a number from Meta with the token the client gave, and checks that
+/// it is what the client says: the token can read the phone number's own
+/// node, and the number is on `waba_id`'s list of phone numbers. What Meta
+/// answers (display number, name, quality, tier, throughput) is what is
+/// stored. 422 `number_not_verified` (with Meta's message) when Meta refuses
+/// or the number is not on that WABA; 502 when Meta cannot be asked.
+pub(crate) async fn verify_number(
+    state: &AppState,
+    phone_number_id: &str,
+    waba_id: &str,
+    access_token: &str,
+) -> ApiResult<numbers::MetaNumber> {
+    let refused = |message: String| ApiError::invalid("number_not_verified", message, Some("phone_number_id".into()));
+    let graph_refusal = |error: &whatsapp::ApiError| match error {
+        whatsapp::ApiError::Graph { error, .. } => Some(format!("Meta error {}: {}", error.code, error.message)),
+        _ => None,
+    };
+    let redact = |text: String| if access_token.is_empty() { text } else { text.replace(access_token, "[redacted]") };
+    let info = match state.cloud.phone_number(phone_number_id, access_token).await {
+        Ok(info) => info,
+        Err(e) => {
+            return Err(match graph_refusal(&e) {
+                Some(meta) => refused(redact(format!(
+                    "Meta does not show phone number {phone_number_id} to this access token ({meta}); use a token of \
+                     the business that owns the number"
+                ))),
+                None => cloud_error(e, &format!("reading phone number {phone_number_id}"), access_token),
+            });
+        }
+    };
+    if info.id.as_deref() != Some(phone_number_id) {
+        return Err(refused(format!("Meta answered for another phone number than {phone_number_id}")));
+    }
+    let listed = match state.cloud.waba_phone_numbers(waba_id, access_token).await {
+        Ok(listed) => listed,
+        Err(e) => {
+            return Err(match graph_refusal(&e) {
+                Some(meta) => ApiError::invalid(
+                    "number_not_verified",
+                    redact(format!("Meta does not show WABA {waba_id} to this access token ({meta})")),
+                    Some("waba_id".into()),
+                ),
+                None => cloud_error(e, &format!("listing the phone numbers of WABA {waba_id}"), access_token),
+            });
+        }
+    };
+    if !listed.iter().any(|n| n.id.as_deref() == Some(phone_number_id)) {
+        return Err(ApiError::invalid(
+            "number_not_verified",
+            format!("phone number {phone_number_id} is not on WABA {waba_id}, according to Meta"),
+            Some("waba_id".into()),
+        ));
+    }
+    let digits = info.display_digits().unwrap_or_default();
+    if digits.is_empty() {
+        return Err(refused(format!("Meta gave no display number for phone number {phone_number_id}")));
+    }
+    Ok(numbers::MetaNumber {
+        // Meta's own test numbers (+1 555 …) are not valid for their country,
+        // so the display number is Meta's digits, not a validated contact phone.
+        display_number: format!("+{digits}"),
+        verified_name: info.verified_name.clone(),
+        quality_rating: info.quality_rating.clone(),
+        messaging_tier: info.whatsapp_business_manager_messaging_limit.clone(),
+        throughput_per_sec: info.throughput_per_second().unwrap_or(whatsapp::management::STANDARD_THROUGHPUT),
+    })
+}

@@ -15,6 +15,11 @@ pub struct ApiConfig {
     /// Address to listen on.
     #[arg(long, env = "API_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
+    /// Where `/metrics` (and `/healthz`, `/readyz`) are served for Prometheus:
+    /// a listener of its own, loopback by default, since the metrics name
+    /// every organization's campaigns.
+    #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9101")]
+    pub metrics_addr: SocketAddr,
     /// Base64 of 32 random bytes; encrypts access tokens and secrets at rest.
     /// Generate one with `openssl rand -base64 32` and keep it.
     #[arg(long, env = "APP_ENCRYPTION_KEY", hide_env_values = true)]
@@ -54,6 +59,10 @@ pub struct ApiConfig {
     #[arg(long, env = "METRICS_INTERVAL", default_value_t = 15,
           value_parser = clap::value_parser!(u64).range(1..=60))]
     pub metrics_interval: u64,
+    /// Accept bot flows on loopback, private and other non-public literal
+    /// addresses; set it as the reply workers' `BOT_EGRESS_ALLOW_PRIVATE`.
+    #[arg(long, env = "BOT_EGRESS_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub bot_egress_allow_private: bool,
 }
 
 impl ApiConfig {
@@ -67,7 +76,10 @@ impl ApiConfig {
     }
 
     pub fn settings(&self) -> Settings {
-        Settings { launch_pace_per_second: self.launch_pace_per_second }
+        Settings {
+            launch_pace_per_second: self.launch_pace_per_second,
+            allow_private_bot_targets: self.bot_egress_allow_private,
+        }
     }
 
     pub fn limits(&self) -> Limits {

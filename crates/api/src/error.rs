@@ -168,6 +168,15 @@ impl From<sqlx::Error> for ApiError {
                         None,
                     );
                 }
+                // Text Postgres cannot store (a NUL): the extractors refuse it first,
+                // so this is the safety net for a path that forgot.
+                (Some("22021" | "22P05"), _) => {
+                    return Self::invalid(
+                        "invalid_text",
+                        "a text value contains a character that cannot be stored (such as NUL)",
+                        None,
+                    );
+                }
                 // Deadlock or serialization failure: nothing was written, a retry is safe.
                 (Some("40P01" | "40001"), _) => {
                     return Self::Conflict {
@@ -188,26 +197,41 @@ impl From<sqlx::Error> for ApiError {
 #[derive(Clone)]
 struct ServerErrorReport(Arc<anyhow::Error>);
 
+/// A refusal's stable code, carried to [`log_server_errors`].
+#[derive(Clone)]
+struct Refusal(String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error) = self.status_and_detail();
+        let code = error.code.clone();
         let mut response = (status, Json(ErrorBody { error })).into_response();
         // Only API-key refusals: a webhook's 401 (bad signature) is not about a bearer key.
         if matches!(self, Self::Unauthorized { .. }) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Self::Internal(e) | Self::Cloud { cause: e, .. } = self {
-            response.extensions_mut().insert(ServerErrorReport(Arc::new(e)));
+        match self {
+            Self::Internal(e) | Self::Cloud { cause: e, .. } => {
+                response.extensions_mut().insert(ServerErrorReport(Arc::new(e)));
+            }
+            _ => {
+                response.extensions_mut().insert(Refusal(code));
+            }
         }
         response
     }
 }
 
-/// Middleware: logs each 5xx once, with its cause chain, where the request span is known.
+/// Middleware: logs each answered error once, where the request span is
+/// known: a 5xx at `error` with its cause chain (as text: no backtrace, even
+/// with `RUST_BACKTRACE` set), a refusal at `info` with its status and code,
+/// one line each.
 pub async fn log_server_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     if let Some(ServerErrorReport(e)) = response.extensions().get::<ServerErrorReport>() {
-        tracing::error!(error.cause_chain = ?e, "request failed");
+        tracing::error!(error.cause_chain = %format!("{e:#}"), "request failed");
+    } else if let Some(Refusal(code)) = response.extensions().get::<Refusal>() {
+        tracing::info!(status = response.status().as_u16(), code = %code, "request refused");
     }
     response
 }

@@ -11,6 +11,7 @@ pub mod openapi;
 mod routes;
 pub mod server;
 pub mod state;
+pub mod text;
 
 pub use config::ApiConfig;
 pub use server::{ApiServer, router};

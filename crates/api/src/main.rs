@@ -22,10 +22,18 @@ async fn main() -> anyhow::Result<()> {
     let state = AppState::new(pg.clone(), cipher, cloud, config.limits(), config.settings())
         .with_webhook_verify_token(config.webhook_verify_token.clone())
         .with_dead_letters(queue::DeadLetters::new(pg.clone(), redis.clone(), config.queue_prefix.clone()));
-    let router = api::router(state, Readiness { pg: pg.clone(), redis: redis.clone() }, telemetry::metrics_handle());
+    let readiness = Readiness { pg: pg.clone(), redis: redis.clone() };
+    let router = api::router(state, readiness.clone());
     let server = ApiServer::bind(config.addr, router).await.with_context(|| format!("binding {}", config.addr))?;
-    tracing::info!(addr = %server.local_addr()?, "API listening");
+    let metrics = tokio::net::TcpListener::bind(config.metrics_addr)
+        .await
+        .with_context(|| format!("binding {} (METRICS_ADDR)", config.metrics_addr))?;
+    tracing::info!(addr = %server.local_addr()?, metrics = %metrics.local_addr()?, "API listening");
     let stop = shutdown::on_signal();
+    let ops = process::ops::router(readiness, telemetry::metrics_handle())
+        .layer(axum::middleware::from_fn(process::ops::track_http));
+    let stopping = stop.clone();
+    tokio::spawn(async move { axum::serve(metrics, ops).with_graceful_shutdown(stopping.cancelled_owned()).await });
     // The queue and campaign gauges, as every worker exports them too.
     let exporter = queue::Exporter {
         pg: pg.clone(),

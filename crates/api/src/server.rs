@@ -8,10 +8,7 @@ use axum::{
     middleware,
     routing::get,
 };
-use process::{
-    ops::{OpsApi, Readiness, track_http},
-    telemetry::PrometheusHandle,
-};
+use process::ops::{HealthApi, Readiness, track_http};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -23,19 +20,21 @@ use crate::{
     state::AppState,
 };
 
-/// The whole HTTP surface: `/v1/...`, `/webhooks/whatsapp`, `/openapi.json`, `/healthz`, `/readyz`, `/metrics`.
-pub fn router(state: AppState, readiness: Readiness, metrics: PrometheusHandle) -> Router {
+/// The public HTTP surface: `/v1/...`, `/webhooks/whatsapp`, `/openapi.json`,
+/// `/healthz`, `/readyz`. `/metrics` is served on its own listener
+/// (`METRICS_ADDR`, [`process::ops::router`]).
+pub fn router(state: AppState, readiness: Readiness) -> Router {
     let json_limit = state.limits.json_body_bytes;
     let (v1, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::v1(&state))
         .merge(routes::webhooks(&state))
         .split_for_parts();
-    doc.merge(OpsApi::openapi());
+    doc.merge(HealthApi::openapi());
     Router::new()
         .merge(v1.with_state(state))
         .route("/openapi.json", get(openapi_json))
-        .layer(Extension(Arc::new(doc)))
-        .merge(process::ops::router(readiness, metrics))
+        .layer(Extension(Arc::new(crate::openapi::with_common_answers(&doc))))
+        .merge(process::ops::health_router(readiness))
         .fallback(|| async { ApiError::NotFound { what: "route" } })
         .method_not_allowed_fallback(|| async {
             ApiError::Invalid {

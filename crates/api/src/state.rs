@@ -64,11 +64,14 @@ impl AppState {
 pub struct Settings {
     /// Contacts per second of "launch now" when the campaign sets no pace (P11: about 20).
     pub launch_pace_per_second: f64,
+    /// Bot flows may point at loopback, private and other non-public literal
+    /// addresses (`BOT_EGRESS_ALLOW_PRIVATE`, as the reply worker's).
+    pub allow_private_bot_targets: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { launch_pace_per_second: 20.0 }
+        Self { launch_pace_per_second: 20.0, allow_private_bot_targets: false }
     }
 }
 

@@ -68,7 +68,7 @@ pub(crate) async fn ready_campaign(api: &Api, args: &Args) -> anyhow::Result<i64
             post.clone(),
             "/v1/numbers",
             Some(json!({
-                "phone_number_id": args.phone_number_id, "waba_id": args.waba_id, "display_number": "+34910000001",
+                "phone_number_id": args.phone_number_id, "waba_id": args.waba_id,
                 "access_token": "bench-token", "app_secret": "bench-secret"
             })),
         )

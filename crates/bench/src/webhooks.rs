@@ -528,7 +528,7 @@ async fn prepare(setup: &Setup, pg: &PgPool) -> anyhow::Result<i64> {
             "/v1/numbers",
             Some(json!({
                 "phone_number_id": setup.phone_number_id, "waba_id": setup.waba_id,
-                "display_number": "+34910000002", "access_token": "bench-token", "app_secret": setup.app_secret,
+                "access_token": "bench-token", "app_secret": setup.app_secret,
             })),
         )
         .await?;

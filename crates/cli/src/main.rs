@@ -183,8 +183,12 @@ async fn main() -> anyhow::Result<()> {
             dead_letters::run(&dl, command).await?
         }
         Command::Key(KeyCommand::Revoke { org, id }) => match api_keys::revoke(&pg, OrgId(org), id).await? {
-            Some(key) => json!({"api_key": key}),
-            None => bail!("organization {org} has no API key {id}"),
+            api_keys::Revoke::Revoked(key) => json!({"api_key": key}),
+            api_keys::Revoke::NotFound => bail!("organization {org} has no API key {id}"),
+            api_keys::Revoke::LastAdmin => bail!(
+                "key {id} is organization {org}'s last active admin key; create another first \
+                 (campaignsctl key create --org {org} --name ... --admin)"
+            ),
         },
     };
     #[allow(clippy::print_stdout)] // the CLI's output is its purpose

@@ -44,8 +44,9 @@ async fn dead_letters_queues_and_campaign_pause_resume_from_the_command_line(pg:
     .await
     .unwrap();
     // A failed webhook about a number no organization has: only the CLI sees it.
-    let event =
-        store::webhook_events::insert(&pg, Some("999"), br#"{"object":"whatsapp_business_account"}"#).await.unwrap();
+    let event = store::webhook_events::insert(&pg, Some("999"), &[], br#"{"object":"whatsapp_business_account"}"#)
+        .await
+        .unwrap();
     sqlx::query("update webhook_events set failed_at = now(), last_error = 'boom', attempts = 5 where id = $1")
         .bind(event)
         .execute(&pg)

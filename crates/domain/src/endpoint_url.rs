@@ -21,6 +21,11 @@ impl EndpointUrl {
         if input.len() > MAX_URL_LEN {
             return Err(invalid("it is longer than 2048 characters"));
         }
+        // The URL parser would silently drop tabs and line breaks inside it:
+        // what is stored must be what was given.
+        if input.chars().any(char::is_control) {
+            return Err(invalid("it contains control characters"));
+        }
         let url = url::Url::parse(input)
             .map_err(|_| invalid("it is not an absolute URL like https://bot.example.com/hook"))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -66,6 +71,8 @@ mod tests {
             "https://user:pass@bot.example.com/hook",
             "https://user@bot.example.com/hook",
             "https://",
+            "https://bot.example.com/ho\nok",
+            "https://bot.exa\tmple.com/",
         ] {
             let err = EndpointUrl::parse(input).expect_err(input);
             assert_eq!(err.code(), "invalid_url", "{input}");

@@ -5,6 +5,7 @@
 //! always normalised, a [`ValuedTagKey`] always follows the key rules.
 
 pub mod campaign;
+pub mod egress;
 mod endpoint_url;
 mod error;
 pub mod media;

@@ -27,27 +27,25 @@ impl std::fmt::Debug for Readiness {
     }
 }
 
-#[derive(Clone)]
-struct OpsState {
-    readiness: Readiness,
-    metrics: PrometheusHandle,
-}
-
 /// `/healthz` (the process is alive), `/readyz` (Postgres and Redis answer)
-/// and `/metrics` (Prometheus text format).
+/// and `/metrics` (Prometheus text format): what a process serves on its
+/// own operations listener, never exposed to the public.
 pub fn router(readiness: Readiness, metrics: PrometheusHandle) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(render_metrics))
-        .with_state(OpsState { readiness, metrics })
+    Router::new().route("/metrics", get(render_metrics)).with_state(metrics).merge(health_router(readiness))
 }
 
-/// The OpenAPI description of these endpoints, for servers that publish one.
+/// `/healthz` and `/readyz` alone: what a public listener serves (load
+/// balancers probe it). Metrics name every organization's campaigns, so they
+/// stay on the operations listener ([`router`]).
+pub fn health_router(readiness: Readiness) -> Router {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(readiness)
+}
+
+/// The OpenAPI description of [`health_router`], for servers that publish one.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(healthz, readyz, render_metrics))]
+#[openapi(paths(healthz, readyz))]
 #[derive(Debug)]
-pub struct OpsApi;
+pub struct HealthApi;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -62,10 +60,10 @@ async fn healthz() -> Json<serde_json::Value> {
     (status = 200, description = "Ready: `{\"postgres\": \"ok\", \"redis\": \"ok\"}`"),
     (status = 503, description = "A dependency is unreachable; the body says which"),
 ))]
-async fn readyz(State(state): State<OpsState>) -> Response {
-    let pg = tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("select 1").execute(&state.readiness.pg)).await;
+async fn readyz(State(readiness): State<Readiness>) -> Response {
+    let pg = tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("select 1").execute(&readiness.pg)).await;
     let pg_ok = matches!(pg, Ok(Ok(_)));
-    let mut conn = state.readiness.redis.clone();
+    let mut conn = readiness.redis.clone();
     let redis = tokio::time::timeout(CHECK_TIMEOUT, redis::cmd("PING").query_async::<String>(&mut conn)).await;
     let redis_ok = matches!(redis, Ok(Ok(_)));
     let status = if pg_ok && redis_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
@@ -75,9 +73,9 @@ async fn readyz(State(state): State<OpsState>) -> Response {
 
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-async fn render_metrics(State(state): State<OpsState>) -> impl IntoResponse {
-    state.metrics.run_upkeep();
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+async fn render_metrics(State(metrics): State<PrometheusHandle>) -> impl IntoResponse {
+    metrics.run_upkeep();
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render())
 }
 
 /// Middleware: counts requests (`http_requests_total`) and records latency

@@ -123,16 +123,54 @@ pub async fn list(db: impl PgExecutor<'_>, org: OrgId) -> sqlx::Result<Vec<ApiKe
     .await
 }
 
-/// Revokes a key of the organization; returns it, or `None` if there is no
-/// such key. Revoking twice keeps the first revocation time.
-pub async fn revoke(db: impl PgExecutor<'_>, org: OrgId, id: i64) -> sqlx::Result<Option<ApiKey>> {
-    sqlx::query_as!(
+/// What revoking a key did.
+#[derive(Debug, Clone)]
+pub enum Revoke {
+    Revoked(ApiKey),
+    /// The organization has no such key.
+    NotFound,
+    /// It is the organization's last active admin key: revoking it would
+    /// leave nobody able to manage the organization's keys.
+    LastAdmin,
+}
+
+/// Revokes a key of the organization; revoking twice keeps the first
+/// revocation time. The last active admin key is never revoked: the
+/// organization's active admin keys are locked first, so two concurrent
+/// revocations cannot both see the other key as the one that stays.
+pub async fn revoke(db: &sqlx::PgPool, org: OrgId, id: i64) -> sqlx::Result<Revoke> {
+    let mut tx = db.begin().await?;
+    let revoked = sqlx::query_as!(
         ApiKey,
-        r#"update api_keys set revoked_at = coalesce(revoked_at, now()) where org_id = $1 and id = $2
-           returning id, name, prefix, scopes, created_at, last_used_at, revoked_at"#,
+        r#"with admins as (
+               select id from api_keys
+               where org_id = $1 and revoked_at is null and $3 = any(scopes)
+               for update
+           )
+           update api_keys k set revoked_at = coalesce(k.revoked_at, now())
+           where k.org_id = $1 and k.id = $2
+             and (k.revoked_at is not null or not ($3 = any(k.scopes))
+                  or exists (select 1 from admins a where a.id <> $2))
+           returning k.id, k.name, k.prefix, k.scopes, k.created_at, k.last_used_at, k.revoked_at"#,
         org.0,
-        id
+        id,
+        SCOPE_ADMIN
     )
-    .fetch_optional(db)
-    .await
+    .fetch_optional(&mut *tx)
+    .await?;
+    let outcome = match revoked {
+        Some(key) => Revoke::Revoked(key),
+        None => {
+            let exists = sqlx::query_scalar!(
+                r#"select exists (select 1 from api_keys where org_id = $1 and id = $2) as "e!""#,
+                org.0,
+                id
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if exists { Revoke::LastAdmin } else { Revoke::NotFound }
+        }
+    };
+    tx.commit().await?;
+    Ok(outcome)
 }

@@ -11,6 +11,8 @@ use aes_gcm::{
     aead::{Aead, OsRng, Payload, rand_core::RngCore},
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 const VERSION: u8 = 1;
 const NONCE_LEN: usize = 12;
@@ -23,9 +25,14 @@ pub enum CipherError {
     Undecryptable,
 }
 
-/// Encrypts and decrypts secrets. `Debug` never shows the key.
+/// Encrypts and decrypts secrets, and derives the other keys the engine
+/// needs from the same `APP_ENCRYPTION_KEY`. `Debug` never shows a key.
 #[derive(Clone)]
-pub struct Cipher(Aes256Gcm);
+pub struct Cipher {
+    aead: Aes256Gcm,
+    /// HMAC-SHA256 keyed by the master key: one input per derived key.
+    derive: Hmac<Sha256>,
+}
 
 impl std::fmt::Debug for Cipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -37,8 +44,9 @@ impl Cipher {
     /// Builds a cipher from a base64-encoded 32-byte key.
     pub fn from_base64(key: &str) -> Result<Self, CipherError> {
         let bytes = STANDARD.decode(key.trim()).map_err(|_| CipherError::BadKey)?;
-        let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| CipherError::BadKey)?;
-        Ok(Self(cipher))
+        let aead = Aes256Gcm::new_from_slice(&bytes).map_err(|_| CipherError::BadKey)?;
+        let derive = <Hmac<Sha256> as Mac>::new_from_slice(&bytes).map_err(|_| CipherError::BadKey)?;
+        Ok(Self { aead, derive })
     }
 
     /// A fresh random key, base64-encoded (for tests and first-time set-up).
@@ -53,7 +61,7 @@ impl Cipher {
         let mut nonce = [0u8; NONCE_LEN];
         OsRng.fill_bytes(&mut nonce);
         let sealed = self
-            .0
+            .aead
             .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext.as_bytes(), aad: context.as_bytes() })
             .unwrap_or_else(|_| unreachable!("AES-GCM encryption of an in-memory buffer cannot fail"));
         let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
@@ -71,10 +79,19 @@ impl Cipher {
         }
         let (nonce, sealed) = rest.split_at(NONCE_LEN);
         let plain = self
-            .0
+            .aead
             .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: context.as_bytes() })
             .map_err(|_| CipherError::Undecryptable)?;
         String::from_utf8(plain).map_err(|_| CipherError::Undecryptable)
+    }
+
+    /// A 32-byte key for `purpose` (e.g. `callback-data-mac:v1`), derived from
+    /// the master key: another purpose, or another master key, gives an
+    /// unrelated key, and the master key cannot be recovered from it.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = self.derive.clone();
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 }
 
@@ -102,6 +119,16 @@ mod tests {
         let last = sealed.len() - 1;
         sealed[last] ^= 1;
         assert!(c1.decrypt("t:org=1", &sealed).is_err());
+    }
+
+    #[test]
+    fn derived_keys_depend_on_the_purpose_and_the_master_key() {
+        let key = Cipher::generate_key();
+        let (a, b) = (Cipher::from_base64(&key).unwrap(), Cipher::from_base64(&key).unwrap());
+        assert_eq!(a.derive_key("p1"), b.derive_key("p1"), "the same master key derives the same key");
+        assert_ne!(a.derive_key("p1"), a.derive_key("p2"));
+        let other = Cipher::from_base64(&Cipher::generate_key()).unwrap();
+        assert_ne!(a.derive_key("p1"), other.derive_key("p1"));
     }
 
     #[test]

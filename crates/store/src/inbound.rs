@@ -81,32 +81,36 @@ pub async fn record(tx: &mut PgConnection, m: &Inbound<'_>) -> sqlx::Result<Opti
         return Ok(None);
     };
     let phone = format!("+{}", m.from.trim_start_matches('+'));
-    let mut contact_id =
+    let contact_id =
         sqlx::query_scalar!("select id from contacts where org_id = $1 and phone = $2", number.org_id, phone)
             .fetch_optional(&mut *tx)
             .await?;
-    // The campaign whose message this answers wins; else the one engaging the contact.
-    let mut campaign_id = None;
+    // The ledger row this answers: the campaign whose message it quotes wins;
+    // else the one engaging the person. Engagement is by phone, so it outlives
+    // a contact deleted after its message went out (the row keeps the old id).
+    let mut ledger = None;
     if let Some(context) = m.context_wamid {
-        if let Some(row) = sqlx::query!(
+        ledger = sqlx::query!(
             "select campaign_id, contact_id from recipients where wamid = $1 and org_id = $2",
             context,
             number.org_id
         )
         .fetch_optional(&mut *tx)
         .await?
-        {
-            campaign_id = Some(row.campaign_id);
-            contact_id = contact_id.or(Some(row.contact_id));
-        }
+        .map(|row| (row.campaign_id, row.contact_id));
     }
-    if campaign_id.is_none()
-        && let Some(contact) = contact_id
-    {
-        campaign_id = sqlx::query_scalar!("select campaign_id from engagements where contact_id = $1", contact)
-            .fetch_optional(&mut *tx)
-            .await?;
+    if ledger.is_none() {
+        ledger = sqlx::query!(
+            "select campaign_id, contact_id from engagements where org_id = $1 and phone = $2",
+            number.org_id,
+            phone
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| (row.campaign_id, row.contact_id));
     }
+    let campaign_id = ledger.map(|(campaign, _)| campaign);
+    let contact_id = contact_id.or(ledger.map(|(_, contact)| contact));
     let campaign_flow = match campaign_id {
         Some(id) => sqlx::query_scalar!("select bot_flow_id from campaigns where id = $1", id)
             .fetch_optional(&mut *tx)
@@ -145,7 +149,7 @@ pub async fn record(tx: &mut PgConnection, m: &Inbound<'_>) -> sqlx::Result<Opti
     if inserted.is_none() {
         return Ok(None);
     }
-    if let (Some(campaign), Some(contact)) = (campaign_id, contact_id) {
+    if let Some((campaign, contact)) = ledger {
         sqlx::query!(
             r#"update recipients set replied_at = $3, updated_at = now()
                where campaign_id = $1 and contact_id = $2 and replied_at is null"#,

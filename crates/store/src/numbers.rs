@@ -15,11 +15,32 @@ pub struct Number {
     pub id: i64,
     pub phone_number_id: String,
     pub waba_id: String,
+    /// As Meta shows it, in E.164.
     pub display_number: String,
+    /// From Meta's throughput level: 80 (`STANDARD`) or 1,000.
     pub throughput_per_sec: i32,
+    /// Meta's messaging-limit tier, e.g. `TIER_10K`.
     pub messaging_tier: Option<String>,
+    /// The business name Meta approved for the number.
+    pub verified_name: Option<String>,
+    /// `GREEN`, `YELLOW`, `RED` or `UNKNOWN`.
+    pub quality_rating: Option<String>,
+    /// When these fields were last read from Meta.
+    pub verified_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// What Meta says about a number (read with its own token when it is
+/// registered, or its token or WABA change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaNumber {
+    /// E.164.
+    pub display_number: String,
+    pub verified_name: Option<String>,
+    pub quality_rating: Option<String>,
+    pub messaging_tier: Option<String>,
+    pub throughput_per_sec: i32,
 }
 
 /// What registering a number needs; the secrets arrive in plain text and are
@@ -27,20 +48,19 @@ pub struct Number {
 pub struct NewNumber<'a> {
     pub phone_number_id: &'a str,
     pub waba_id: &'a str,
-    pub display_number: &'a domain::Phone,
     pub access_token: &'a str,
     pub app_secret: &'a str,
-    pub throughput_per_sec: i32,
+    pub meta: &'a MetaNumber,
 }
 
 /// A partial update; `None` leaves a field as it is. `Debug` leaves secrets out.
 #[derive(Default)]
 pub struct NumberChanges<'a> {
     pub waba_id: Option<&'a str>,
-    pub display_number: Option<&'a domain::Phone>,
     pub access_token: Option<&'a str>,
     pub app_secret: Option<&'a str>,
-    pub throughput_per_sec: Option<i32>,
+    /// Meta's answer, when the change was verified with Meta.
+    pub meta: Option<&'a MetaNumber>,
 }
 
 impl std::fmt::Debug for NewNumber<'_> {
@@ -48,8 +68,7 @@ impl std::fmt::Debug for NewNumber<'_> {
         f.debug_struct("NewNumber")
             .field("phone_number_id", &self.phone_number_id)
             .field("waba_id", &self.waba_id)
-            .field("display_number", &self.display_number)
-            .field("throughput_per_sec", &self.throughput_per_sec)
+            .field("meta", &self.meta)
             .finish_non_exhaustive()
     }
 }
@@ -58,8 +77,7 @@ impl std::fmt::Debug for NumberChanges<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NumberChanges")
             .field("waba_id", &self.waba_id)
-            .field("display_number", &self.display_number)
-            .field("throughput_per_sec", &self.throughput_per_sec)
+            .field("meta", &self.meta)
             .field("access_token_changed", &self.access_token.is_some())
             .field("app_secret_changed", &self.app_secret.is_some())
             .finish()
@@ -79,17 +97,21 @@ pub async fn create(db: impl PgExecutor<'_>, cipher: &Cipher, org: OrgId, new: &
     sqlx::query_as!(
         Number,
         r#"insert into wa_numbers (org_id, phone_number_id, waba_id, display_number, access_token_enc,
-                                   app_secret_enc, throughput_per_sec)
-           values ($1, $2, $3, $4, $5, $6, $7)
+                                   app_secret_enc, throughput_per_sec, messaging_tier, verified_name,
+                                   quality_rating, verified_at)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
            returning id, phone_number_id, waba_id, display_number, throughput_per_sec, messaging_tier,
-                     created_at, updated_at"#,
+                     verified_name, quality_rating, verified_at, created_at, updated_at"#,
         org.0,
         new.phone_number_id,
         new.waba_id,
-        new.display_number.as_e164(),
+        new.meta.display_number,
         cipher.encrypt(&token_context(org), new.access_token),
         cipher.encrypt(&secret_context(org), new.app_secret),
-        new.throughput_per_sec
+        new.meta.throughput_per_sec,
+        new.meta.messaging_tier,
+        new.meta.verified_name,
+        new.meta.quality_rating
     )
     .fetch_one(db)
     .await
@@ -99,7 +121,7 @@ pub async fn list(db: impl PgExecutor<'_>, org: OrgId) -> sqlx::Result<Vec<Numbe
     sqlx::query_as!(
         Number,
         r#"select id, phone_number_id, waba_id, display_number, throughput_per_sec, messaging_tier,
-                  created_at, updated_at
+                  verified_name, quality_rating, verified_at, created_at, updated_at
            from wa_numbers where org_id = $1 order by id"#,
         org.0
     )
@@ -111,7 +133,7 @@ pub async fn get(db: impl PgExecutor<'_>, org: OrgId, id: i64) -> sqlx::Result<O
     sqlx::query_as!(
         Number,
         r#"select id, phone_number_id, waba_id, display_number, throughput_per_sec, messaging_tier,
-                  created_at, updated_at
+                  verified_name, quality_rating, verified_at, created_at, updated_at
            from wa_numbers where org_id = $1 and id = $2"#,
         org.0,
         id
@@ -131,21 +153,29 @@ pub async fn update(
         Number,
         r#"update wa_numbers set
                waba_id = coalesce($3, waba_id),
-               display_number = coalesce($4, display_number),
-               access_token_enc = coalesce($5, access_token_enc),
-               app_secret_enc = coalesce($6, app_secret_enc),
-               throughput_per_sec = coalesce($7, throughput_per_sec),
+               access_token_enc = coalesce($4, access_token_enc),
+               app_secret_enc = coalesce($5, app_secret_enc),
+               display_number = case when $6 then $7 else display_number end,
+               throughput_per_sec = case when $6 then $8 else throughput_per_sec end,
+               messaging_tier = case when $6 then $9 else messaging_tier end,
+               verified_name = case when $6 then $10 else verified_name end,
+               quality_rating = case when $6 then $11 else quality_rating end,
+               verified_at = case when $6 then now() else verified_at end,
                updated_at = now()
            where org_id = $1 and id = $2
            returning id, phone_number_id, waba_id, display_number, throughput_per_sec, messaging_tier,
-                     created_at, updated_at"#,
+                     verified_name, quality_rating, verified_at, created_at, updated_at"#,
         org.0,
         id,
         changes.waba_id,
-        changes.display_number.map(domain::Phone::as_e164),
         changes.access_token.map(|t| cipher.encrypt(&token_context(org), t)),
         changes.app_secret.map(|s| cipher.encrypt(&secret_context(org), s)),
-        changes.throughput_per_sec
+        changes.meta.is_some(),
+        changes.meta.map(|m| m.display_number.as_str()),
+        changes.meta.map(|m| m.throughput_per_sec),
+        changes.meta.and_then(|m| m.messaging_tier.as_deref()),
+        changes.meta.and_then(|m| m.verified_name.as_deref()),
+        changes.meta.and_then(|m| m.quality_rating.as_deref())
     )
     .fetch_optional(db)
     .await

@@ -36,7 +36,8 @@ pub struct Claim {
 
 /// Claims a queued recipient of an active, unpaused campaign whose back-off
 /// (if any) is over: exactly one caller wins; everyone else (a duplicated or
-/// early job, a finished campaign) gets `None` and has nothing to do.
+/// early job, a finished campaign) gets `None` and has nothing to do. A row
+/// whose contact was deleted is excluded (`contact_deleted`) instead.
 pub async fn claim(db: impl PgExecutor<'_>, campaign_id: i64, contact_id: i64) -> sqlx::Result<Option<Claim>> {
     Ok(claim_many(db, &[(campaign_id, contact_id)]).await?.pop())
 }
@@ -56,7 +57,18 @@ pub async fn claim_many(db: impl PgExecutor<'_>, pairs: &[(i64, i64)]) -> sqlx::
     let (campaign_ids, contact_ids): (Vec<i64>, Vec<i64>) = pairs.into_iter().unzip();
     sqlx::query_as!(
         Claim,
-        r#"with claimed as (
+        r#"with gone as (
+               -- A contact deleted since its row was queued is never messaged (the
+               -- deletion excludes the rows it finds; this catches one that came
+               -- back to `queued` from a send in flight at that moment).
+               update recipients r
+               set state = 'excluded', reason_code = 'contact_deleted', reason = null, next_attempt_at = null,
+                   updated_at = now()
+               from unnest($1::bigint[], $2::bigint[]) as w(campaign_id, contact_id)
+               where r.campaign_id = w.campaign_id and r.contact_id = w.contact_id and (r.state || '') = 'queued'
+                 and not exists (select 1 from contacts c where c.id = r.contact_id)
+           ),
+           claimed as (
                update recipients r
                set state = 'sending', attempt = r.attempt + 1, sending_at = now(), next_attempt_at = null,
                    updated_at = now()
@@ -69,6 +81,7 @@ pub async fn claim_many(db: impl PgExecutor<'_>, pairs: &[(i64, i64)]) -> sqlx::
                where r.campaign_id = w.campaign_id and r.contact_id = w.contact_id and (r.state || '') = 'queued'
                  and (r.next_attempt_at is null or r.next_attempt_at <= now())
                  and cp.id = r.campaign_id and cp.lifecycle = 'active' and cp.paused_at is null
+                 and exists (select 1 from contacts c where c.id = r.contact_id)
                returning r.campaign_id, r.contact_id, r.org_id, r.attempt, r.phone, r.params
            )
            select c.campaign_id, c.contact_id, c.org_id, c.attempt, c.phone, c.params,

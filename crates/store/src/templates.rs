@@ -225,8 +225,15 @@ pub struct StatusChange {
 /// template can no longer be sent, or resumed when Meta approves it again
 /// and our pause was the template's. `FLAGGED` (a quality warning) only
 /// records the reason.
+///
+/// Only the templates of `waba_id` owned by the organization of the number
+/// `signer` (whose app secret verified the webhook, and which is on that
+/// WABA) change: a number of another organization, even one registered on
+/// the same WABA id, changes nothing.
 pub async fn apply_status_update(
     tx: &mut sqlx::PgConnection,
+    waba_id: &str,
+    signer: &str,
     meta_template_id: &str,
     event: &str,
     reason: Option<&str>,
@@ -242,11 +249,14 @@ pub async fn apply_status_update(
         r#"update templates set status = coalesce($2, status),
                   status_reason = case when $2::text is null then coalesce($3, status_reason) else $3 end,
                   updated_at = now()
-           where meta_template_id = $1
+           where meta_template_id = $1 and waba_id = $4
+             and org_id = (select org_id from wa_numbers where phone_number_id = $5 and waba_id = $4)
            returning id"#,
         meta_template_id,
         status,
-        reason
+        reason,
+        waba_id,
+        signer
     )
     .fetch_all(&mut *tx)
     .await?;

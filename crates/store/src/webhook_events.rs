@@ -5,11 +5,21 @@
 
 use sqlx::PgExecutor;
 
-/// Stores one raw webhook POST body; returns its id.
-pub async fn insert(db: impl PgExecutor<'_>, phone_number_id: Option<&str>, payload: &[u8]) -> sqlx::Result<i64> {
+/// Stores one raw webhook POST body; returns its id. `phone_number_id` is
+/// the number whose app secret verified it (first); `waba_signers` says, per
+/// WABA the batch is about, which number's secret verified it.
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    phone_number_id: Option<&str>,
+    waba_signers: &[(String, String)],
+    payload: &[u8],
+) -> sqlx::Result<i64> {
+    let signers: serde_json::Map<String, serde_json::Value> =
+        waba_signers.iter().map(|(waba, number)| (waba.clone(), number.clone().into())).collect();
     sqlx::query_scalar!(
-        "insert into webhook_events (phone_number_id, payload) values ($1, $2) returning id",
+        "insert into webhook_events (phone_number_id, waba_signers, payload) values ($1, $2, $3) returning id",
         phone_number_id,
+        serde_json::Value::Object(signers),
         payload
     )
     .fetch_one(db)
@@ -25,6 +35,16 @@ pub struct Event {
     pub attempts: i32,
     /// When the API stored it: the ingest lag is measured from here.
     pub received_at: chrono::DateTime<chrono::Utc>,
+    /// `{"<waba_id>": "<phone_number_id>"}`: whose app secret verified each
+    /// WABA the batch is about.
+    pub waba_signers: serde_json::Value,
+}
+
+impl Event {
+    /// The phone number id whose secret verified `waba_id`, if the batch is about it.
+    pub fn waba_signer(&self, waba_id: &str) -> Option<&str> {
+        self.waba_signers.get(waba_id).and_then(serde_json::Value::as_str)
+    }
 }
 
 /// Claims up to `limit` pending events, oldest first, for `lease`: another
@@ -41,7 +61,7 @@ pub async fn claim(db: impl PgExecutor<'_>, limit: i64, lease: std::time::Durati
                           order by id
                           limit $1
                           for update skip locked)
-           returning e.id, e.payload, e.attempts, e.received_at"#,
+           returning e.id, e.payload, e.attempts, e.received_at, e.waba_signers"#,
         limit,
         lease.as_secs_f64()
     )

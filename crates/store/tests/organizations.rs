@@ -47,14 +47,19 @@ async fn number_credentials_decrypt_only_for_their_organization(pg: PgPool) {
     let cipher = Cipher::from_base64(&Cipher::generate_key()).unwrap();
     let a = OrgId(orgs::create(&pg, "A").await.unwrap().id);
     let b = OrgId(orgs::create(&pg, "B").await.unwrap().id);
-    let display = Phone::parse("+34910000001").unwrap();
+    let meta = numbers::MetaNumber {
+        display_number: "+34910000001".into(),
+        verified_name: Some("Acme".into()),
+        quality_rating: Some("GREEN".into()),
+        messaging_tier: Some("TIER_10K".into()),
+        throughput_per_sec: 80,
+    };
     let new = numbers::NewNumber {
         phone_number_id: "1001",
         waba_id: "2002",
-        display_number: &display,
         access_token: "EAAG-token",
         app_secret: "app-secret",
-        throughput_per_sec: 80,
+        meta: &meta,
     };
     assert!(!format!("{new:?}").contains("EAAG"), "Debug must not show secrets");
     let number = numbers::create(&pg, &cipher, a, &new).await.unwrap();

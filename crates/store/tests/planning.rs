@@ -73,8 +73,10 @@ async fn planning_takes_engagements_freezes_values_and_gives_each_exclusion_its_
         .await
         .unwrap();
     let running = campaign(&pg, org, "Running", "active").await;
-    sqlx::query("insert into engagements (contact_id, campaign_id, org_id) values ($1, $2, $3)")
-        .bind(ivo)
+    sqlx::query(
+        "insert into engagements (contact_id, campaign_id, org_id, phone) select $1, $2, $3, phone from contacts where id = $1",
+    )
+    .bind(ivo)
         .bind(running)
         .bind(org)
         .execute(&pg)

@@ -1,4 +1,4 @@
-use e2e::{StatusCode, TestApp, code, send};
+use e2e::{StatusCode, TestApp, code, send, sim};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -70,8 +70,8 @@ async fn only_admin_keys_change_numbers(pg: PgPool) {
     let app = TestApp::spawn(pg).await;
     let (_, created) = app.post("/v1/api-keys", json!({"name": "reader"})).await;
     let plain = created["secret"].as_str().unwrap().to_owned();
-    let number = json!({"phone_number_id": "1001", "waba_id": "2002", "display_number": "+34910000001",
-                        "access_token": "t", "app_secret": "s"});
+    let number = json!({"phone_number_id": sim::PHONE_NUMBER_ID, "waba_id": sim::WABA_ID,
+                        "access_token": sim::ACCESS_TOKEN, "app_secret": sim::APP_SECRET});
     let (status, body) = send(app.http.post(app.url("/v1/numbers")).bearer_auth(&plain).json(&number)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(code(&body), "missing_scope");
@@ -81,4 +81,26 @@ async fn only_admin_keys_change_numbers(pg: PgPool) {
     let patch = send(app.http.patch(app.url(&path)).bearer_auth(&plain).json(&json!({"access_token": "stolen"}))).await;
     assert_eq!(patch.0, StatusCode::FORBIDDEN);
     assert_eq!(send(app.http.delete(app.url(&path)).bearer_auth(&plain)).await.0, StatusCode::FORBIDDEN);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn the_last_active_admin_key_cannot_be_revoked(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let (_, keys) = app.get("/v1/api-keys").await;
+    let own = keys[0]["id"].as_i64().unwrap();
+    let (status, body) = app.delete(&format!("/v1/api-keys/{own}")).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "last_admin_key"), "{body}");
+    assert_eq!(app.get("/v1/api-keys").await.0, StatusCode::OK, "the key still works");
+
+    // With a second admin key, one of the two can go, then not the other.
+    let (_, second) = app.post("/v1/api-keys", json!({"name": "second", "scopes": ["admin"]})).await;
+    let (second_id, second_key) = (second["id"].as_i64().unwrap(), second["secret"].as_str().unwrap().to_owned());
+    let (_, reader) = app.post("/v1/api-keys", json!({"name": "reader"})).await;
+    assert_eq!(app.delete(&format!("/v1/api-keys/{}", reader["id"])).await.0, StatusCode::OK, "not an admin key");
+    let (own_path, second_path) = (format!("/v1/api-keys/{own}"), format!("/v1/api-keys/{second_id}"));
+    let (a, b) =
+        tokio::join!(app.delete(&own_path), send(app.http.delete(app.url(&second_path)).bearer_auth(&second_key)),);
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "two concurrent revocations: one stays ({a:?} {b:?})");
 }

@@ -172,17 +172,13 @@ async fn another_organizations_numbers_templates_media_and_contacts_cannot_be_us
     app.campaign_setup().await;
     let (other, other_key) = app.other_org().await;
     let as_other = |m, path: &str| app.http.request(m, app.url(path)).bearer_auth(&other_key);
-    let (status, number) = e2e::send(as_other(reqwest::Method::POST, "/v1/numbers").json(&json!({
-        "phone_number_id": "999000111", "waba_id": "999000222", "display_number": "+34 910 00 00 02",
-        "access_token": "EAAGother", "app_secret": "other-app-secret"
-    })))
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{number}");
+    let number = json!({"id": app.register_other_number(&other_key).await});
     let template: i64 = sqlx::query_scalar(
-        "insert into templates (org_id, waba_id, name, language, status) values ($1, '999000222', 'theirs', 'en_US', 'APPROVED')
+        "insert into templates (org_id, waba_id, name, language, status) values ($1, $2, 'theirs', 'en_US', 'APPROVED')
          returning id",
     )
     .bind(other.0)
+    .bind(e2e::sim::OTHER_WABA_ID)
     .fetch_one(&app.pg)
     .await
     .unwrap();

@@ -3,50 +3,14 @@
 //! dead replies, each listed, replayed and deleted through the API, by the
 //! organization they belong to.
 
-use std::time::Duration;
-
-use e2e::{StatusCode, TestApp, code, eventually, send, sim};
-use queue::{
-    DeadQueue, Job, JobError, QueueSettings, ReplyJob, SendJob,
-    apalis::prelude::{TaskBuilder, TaskSink, WorkerBuilder},
-    queue_gauges, until_cancelled,
-};
+use e2e::{StatusCode, TestApp, code, send, sim};
+use queue::{DeadQueue, ReplyJob, SendJob, queue_gauges};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use store::{OrgId, api_keys, webhook_events};
 
 fn queue_name(app: &TestApp, queue: DeadQueue) -> String {
     app.state.dead_letters.as_ref().unwrap().redis_queue(queue).unwrap()
-}
-
-async fn fail<J: Job>(_job: J) -> Result<(), JobError> {
-    Err(JobError::msg("the handler said no"))
-}
-
-/// Pushes `jobs` to the app's `queue` and lets a consumer whose handler
-/// fails run them: each ends in the dead set, once.
-async fn make_dead<J: Job + Clone>(app: &TestApp, queue: DeadQueue, jobs: &[J]) {
-    let name = queue_name(app, queue);
-    let settings = QueueSettings { queue: name.clone(), ..QueueSettings::for_job::<J>() };
-    let conn = queue::connect(&e2e::redis_url()).await.unwrap();
-    let before = queue_gauges(&mut conn.clone(), &name).await.unwrap().dead;
-    let mut storage = settings.storage::<J>(conn.clone());
-    for job in jobs {
-        storage.push_task(TaskBuilder::new(job.clone()).build()).await.unwrap();
-    }
-    let stop = tokio_util::sync::CancellationToken::new();
-    let worker = WorkerBuilder::new(format!("{name}@e2e-{}", std::process::id()))
-        .backend(settings.worker_storage::<J>(conn.clone()))
-        .build(fail::<J>)
-        .run_until(until_cancelled(stop.clone()));
-    let running = tokio::spawn(worker);
-    eventually(Duration::from_secs(10), "the jobs are dead", || {
-        let (mut conn, name) = (conn.clone(), name.clone());
-        async move { (queue_gauges(&mut conn, &name).await.unwrap().dead == before + jobs.len() as u64).then_some(()) }
-    })
-    .await;
-    stop.cancel();
-    let _ = running.await;
 }
 
 async fn gauges(app: &TestApp, queue: DeadQueue) -> queue::QueueGauges {
@@ -78,7 +42,7 @@ async fn dead_jobs_of_an_apalis_queue_are_listed_replayed_and_deleted_by_their_o
         SendJob { campaign_id: ours, contact_id: 2 },
         SendJob { campaign_id: theirs, contact_id: 3 },
     ];
-    make_dead(&app, DeadQueue::Send, &jobs).await;
+    e2e::dead::make_dead(&app, DeadQueue::Send, &jobs).await;
 
     let (status, counts) = app.get("/v1/dead-letters").await;
     assert_eq!(status, StatusCode::OK, "{counts}");
@@ -134,7 +98,8 @@ async fn dead_jobs_of_an_apalis_queue_are_listed_replayed_and_deleted_by_their_o
 
 async fn failed_event(app: &TestApp, phone_number_id: &str) -> i64 {
     let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": []}]});
-    let id = webhook_events::insert(&app.pg, Some(phone_number_id), &serde_json::to_vec(&body).unwrap()).await.unwrap();
+    let id =
+        webhook_events::insert(&app.pg, Some(phone_number_id), &[], &serde_json::to_vec(&body).unwrap()).await.unwrap();
     sqlx::query(
         "update webhook_events set failed_at = now(), last_error = 'no such campaign', attempts = 5,
                 claimed_until = now() + interval '1 minute' where id = $1",
@@ -203,7 +168,7 @@ async fn dead_replies_are_replayed_with_a_new_job_and_never_deleted(pg: PgPool) 
     .await
     .unwrap();
     // The reply job gave up too: its dead task mirrors the row.
-    make_dead(&app, DeadQueue::Reply, &[ReplyJob { wamid: "wamid.dead1".into() }]).await;
+    e2e::dead::make_dead(&app, DeadQueue::Reply, &[ReplyJob { wamid: "wamid.dead1".into() }]).await;
 
     let (_, counts) = app.get("/v1/dead-letters").await;
     assert_eq!(count(&counts, "reply"), 1, "the message, counted once: {counts}");

@@ -118,11 +118,7 @@ async fn files_meta_would_refuse_are_answered_precisely_and_never_stored(pg: PgP
     assert_eq!((status, code(&err)), (StatusCode::UNPROCESSABLE_ENTITY, "media_type_mismatch"), "{err}");
 
     let (_, other) = app.other_org().await;
-    let foreign = json!({"phone_number_id": "777", "waba_id": "888", "display_number": "+34910000007",
-                         "access_token": "t", "app_secret": "s"});
-    let (status, foreign) = send(app.http.post(app.url("/v1/numbers")).bearer_auth(&other).json(&foreign)).await;
-    assert_eq!(status, StatusCode::CREATED, "{foreign}");
-    let foreign = foreign["id"].as_i64().unwrap();
+    let foreign = app.register_other_number(&other).await;
     for query in ["number_id=999999".to_owned(), format!("number_id={foreign}"), "filename=a.jpg".to_owned()] {
         let (status, err) = upload(&app, &query, Some("image/jpeg"), jpeg(100)).await;
         assert_eq!(
@@ -141,15 +137,10 @@ async fn files_meta_would_refuse_are_answered_precisely_and_never_stored(pg: PgP
 async fn a_file_meta_refuses_gives_502_and_is_not_stored(pg: PgPool) {
     const BAD_TOKEN: &str = "EAAGrevoked-token-never-shown";
     let app = TestApp::spawn(pg).await;
-    let (status, number) = app
-        .post(
-            "/v1/numbers",
-            json!({"phone_number_id": sim::PHONE_NUMBER_ID, "waba_id": sim::WABA_ID, "display_number": sim::DISPLAY_NUMBER,
-                   "access_token": BAD_TOKEN, "app_secret": sim::APP_SECRET}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{number}");
-    let (status, err) = upload(&app, &format!("number_id={}", number["id"]), Some("image/jpeg"), jpeg(100)).await;
+    let number = app.register_number().await;
+    // Meta revoked the token after the number was registered.
+    e2e::replace_token(&app, number, BAD_TOKEN).await;
+    let (status, err) = upload(&app, &format!("number_id={number}"), Some("image/jpeg"), jpeg(100)).await;
     assert_eq!((status, code(&err)), (StatusCode::BAD_GATEWAY, "cloud_api_error"), "{err}");
     assert!(err["error"]["message"].as_str().unwrap().contains("190"), "Meta's code is named: {err}");
     assert!(!err.to_string().contains(BAD_TOKEN), "{err}");

@@ -193,19 +193,17 @@ async fn a_token_meta_rejects_gives_502_without_the_token_and_nothing_is_written
     let app = TestApp::spawn(pg).await;
     app.register_number().await;
     // A second WABA whose token Meta refuses: the good WABA is not written either.
-    let (status, body) = app
-        .post(
-            "/v1/numbers",
-            json!({"phone_number_id": "1009", "waba_id": "555", "display_number": "+34910000009",
-                   "access_token": BAD_TOKEN, "app_secret": "s"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let number = app.register_other_number(&app.key).await;
+    // Meta revoked that number's token after it was registered.
+    e2e::replace_token(&app, number, BAD_TOKEN).await;
 
     let (status, body) = send(app.req(reqwest::Method::POST, "/v1/templates/sync")).await;
     assert_eq!((status, code(&body)), (StatusCode::BAD_GATEWAY, "cloud_api_error"), "{body}");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("190") && message.contains("WABA 555"), "Meta's code and the WABA are named: {message}");
+    assert!(
+        message.contains("190") && message.contains(&format!("WABA {}", sim::OTHER_WABA_ID)),
+        "Meta's code and the WABA are named: {message}"
+    );
     assert!(!body.to_string().contains(BAD_TOKEN), "the token never appears: {body}");
     assert_eq!(app.get("/v1/templates").await.1, json!([]), "nothing written");
 

@@ -7,14 +7,7 @@ async fn another_organizations_resources_are_not_found(pg: PgPool) {
     let app = TestApp::spawn(pg).await;
     app.post("/v1/contacts/bulk", json!({"contacts": [{"phone": "+34612345678", "tags": ["vip"]}]})).await;
     let contact: i64 = sqlx::query_scalar("select id from contacts").fetch_one(&app.pg).await.unwrap();
-    let (_, number) = app
-        .post(
-            "/v1/numbers",
-            json!({"phone_number_id": "1001", "waba_id": "2002", "display_number": "+34910000001",
-                   "access_token": "t", "app_secret": "s"}),
-        )
-        .await;
-    let number = number["id"].as_i64().unwrap();
+    let number = app.register_number().await;
     let key_id: i64 = sqlx::query_scalar("select id from api_keys").fetch_one(&app.pg).await.unwrap();
 
     let (_, other) = app.other_org().await;
@@ -30,7 +23,7 @@ async fn another_organizations_resources_are_not_found(pg: PgPool) {
         (M::POST, format!("/v1/contacts/{contact}/inbox-case"), Some(json!({}))),
         (M::DELETE, format!("/v1/contacts/{contact}/inbox-case"), None),
         (M::GET, format!("/v1/numbers/{number}"), None),
-        (M::PATCH, format!("/v1/numbers/{number}"), Some(json!({"throughput_per_sec": 1}))),
+        (M::PATCH, format!("/v1/numbers/{number}"), Some(json!({"app_secret": "stolen-secret"}))),
         (M::DELETE, format!("/v1/numbers/{number}"), None),
         (M::DELETE, format!("/v1/api-keys/{key_id}"), None),
     ] {
@@ -52,4 +45,7 @@ async fn another_organizations_resources_are_not_found(pg: PgPool) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(c["tags"], json!(["vip"]));
     assert_eq!(app.get(&format!("/v1/numbers/{number}")).await.1["throughput_per_sec"], 80);
+    let secret: Vec<u8> = sqlx::query_scalar("select app_secret_enc from wa_numbers").fetch_one(&app.pg).await.unwrap();
+    let secret = app.state.cipher.decrypt(&format!("wa_numbers.app_secret:org={}", app.org.0), &secret).unwrap();
+    assert_eq!(secret, e2e::sim::APP_SECRET);
 }

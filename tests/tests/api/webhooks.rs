@@ -164,7 +164,7 @@ async fn a_signed_batch_of_statuses_and_messages_is_stored_byte_for_byte_before_
     assert_eq!(app.post_webhook(&body, Some(&signed(&body))).await.0, StatusCode::OK);
     assert_eq!(stored(&app).await.len(), 2);
 
-    let (_, metrics) = send(app.http.get(app.url("/metrics"))).await;
+    let (_, metrics) = send(app.http.get(format!("{}/metrics", app.metrics_base))).await;
     assert!(metrics.as_str().unwrap().contains(r#"webhook_requests_total{outcome="stored"}"#), "{metrics}");
 }
 
@@ -294,4 +294,18 @@ async fn batches_up_to_8_mib_are_accepted_and_larger_ones_are_413(pg: PgPool) {
     let (status, answer) = app.post_webhook(&huge, Some(&signed(&huge))).await;
     assert_eq!((status, code(&answer)), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"), "{answer}");
     assert_eq!(stored(&app).await.len(), 1);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_flood_of_webhooks_naming_an_unknown_number_reads_the_database_once(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let body = statuses_and_messages("999000999");
+    let (status, err) = app.post_webhook(&body, Some(&sign(b"whatever", &body))).await;
+    assert_eq!((status, code(&err)), (StatusCode::UNAUTHORIZED, "unknown_number"), "{err}");
+    // With Postgres gone, the answer is still the remembered one, not an error.
+    app.pg.close().await;
+    for _ in 0..20 {
+        let (status, err) = app.post_webhook(&body, Some(&sign(b"whatever", &body))).await;
+        assert_eq!((status, code(&err)), (StatusCode::UNAUTHORIZED, "unknown_number"), "{err}");
+    }
 }

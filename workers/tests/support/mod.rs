@@ -18,7 +18,8 @@ pub fn namespace() -> String {
 }
 
 /// A pipeline on the namespace `ns` with a 200 ms tick and 50 ms reply
-/// back-off; `configure` adjusts its settings and reply policy.
+/// back-off, allowing private bot targets (test bots listen on loopback);
+/// `configure` adjusts its settings and reply policy.
 pub async fn pipeline(
     app: &TestApp,
     ns: &str,
@@ -35,7 +36,7 @@ pub async fn pipeline(
     let mut settings = Settings::new(format!("test-{}", uuid::Uuid::new_v4().simple()));
     settings.queue_prefix = ns.to_owned();
     settings.tick = Duration::from_millis(200);
-    let mut reply = ReplyPolicy { base: Duration::from_millis(50), ..ReplyPolicy::default() };
+    let mut reply = ReplyPolicy { base: Duration::from_millis(50), allow_private: true, ..ReplyPolicy::default() };
     configure(&mut settings, &mut reply);
     let replier = Replier::new(app.pg.clone(), app.state.cipher.clone(), reply).expect("reply client");
     Arc::new(Pipeline { settings, pg: app.pg.clone(), redis, sender, replier })

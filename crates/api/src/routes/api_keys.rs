@@ -43,7 +43,7 @@ pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<V
 }
 
 /// Creates a key; needs the `admin` scope.
-#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = [])), request_body = CreateKey,
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = ["admin"])), request_body = CreateKey,
     responses((status = 201, body = CreatedKey), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -63,11 +63,23 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(CreatedKey { key: new.key, secret: new.secret })))
 }
 
-/// Revokes a key at once; needs the `admin` scope.
-#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = [])),
+/// Revokes a key at once; needs the `admin` scope. The organization's last
+/// active admin key cannot be revoked (409 `last_admin_key`): create
+/// another admin key first.
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = ["admin"])),
     params(("id" = i64, Path, description = "Key id")),
-    responses((status = 200, body = ApiKey), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ApiKey), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+               (status = 409, description = "`last_admin_key`: the organization's last active admin key",
+                body = ErrorBody)))]
 pub async fn revoke(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<ApiKey>> {
     auth.require(SCOPE_ADMIN)?;
-    api_keys::revoke(&state.pg, auth.org(), id).await?.map(Json).ok_or(ApiError::NotFound { what: "API key" })
+    match api_keys::revoke(&state.pg, auth.org(), id).await? {
+        api_keys::Revoke::Revoked(key) => Ok(Json(key)),
+        api_keys::Revoke::NotFound => Err(ApiError::NotFound { what: "API key" }),
+        api_keys::Revoke::LastAdmin => Err(ApiError::Conflict {
+            code: "last_admin_key",
+            message: "this is the organization's last active admin key; create another admin key before revoking it"
+                .into(),
+        }),
+    }
 }

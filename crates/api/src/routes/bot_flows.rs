@@ -3,7 +3,7 @@
 //! of the organization may change flows: operators manage them day to day.
 
 use axum::{Json, extract::State, http::StatusCode};
-use domain::EndpointUrl;
+use domain::{EndpointUrl, egress};
 use serde::Deserialize;
 use store::{
     bot_flows::{self, BotFlow, BotFlowChanges, NewBotFlow},
@@ -17,7 +17,7 @@ use crate::{
     auth::Auth,
     error::{ApiError, ApiResult, ErrorBody},
     extract::{ApiJson, ApiPath},
-    state::AppState,
+    state::{AppState, Settings},
 };
 
 const SECRET_CHARS: std::ops::RangeInclusive<usize> = 16..=512;
@@ -32,6 +32,8 @@ pub struct CreateBotFlow {
     /// 1 to 200 characters, unique in the organization.
     pub name: String,
     /// Absolute http(s) URL the replies are POSTed to, at most 2048 characters, without credentials.
+    /// Its host may not be a loopback, private or other non-public address, nor localhost, unless
+    /// the deployment allows private targets (`BOT_EGRESS_ALLOW_PRIVATE`).
     pub endpoint_url: String,
     /// 16 to 512 characters without whitespace; signs the forwarded replies. Write-only.
     pub secret: String,
@@ -58,8 +60,18 @@ impl std::fmt::Debug for UpdateBotFlow {
     }
 }
 
-fn endpoint_url(value: &str) -> ApiResult<EndpointUrl> {
-    EndpointUrl::parse(value).map_err(|e| ApiError::domain(&e, "endpoint_url"))
+/// Names are not resolved here (what they resolve to may change): the reply
+/// worker checks the address it connects to.
+fn endpoint_url(value: &str, settings: &Settings) -> ApiResult<EndpointUrl> {
+    let url = EndpointUrl::parse(value).map_err(|e| ApiError::domain(&e, "endpoint_url"))?;
+    if let Err(refusal) = egress::check_endpoint(&url, settings.allow_private_bot_targets) {
+        return Err(ApiError::invalid(
+            "endpoint_not_allowed",
+            format!("endpoint_url is a refused address ({refusal}): bot flows must be reachable on a public address"),
+            Some("endpoint_url".into()),
+        ));
+    }
+    Ok(url)
 }
 
 /// Never echoes the value: it is a secret even when invalid.
@@ -88,7 +100,8 @@ fn name_taken(name: &str) -> ApiError {
     responses(
         (status = 201, body = BotFlow),
         (status = 409, description = "`bot_flow_name_taken`", body = ErrorBody),
-        (status = 422, description = "Invalid name, URL or secret (the field is named)", body = ErrorBody),
+        (status = 422, description = "Invalid name, URL or secret (the field is named); `endpoint_not_allowed`: \
+                                      the URL's host is a loopback, private or other non-public address", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -96,7 +109,7 @@ pub async fn create(
     auth: Auth,
     ApiJson(body): ApiJson<CreateBotFlow>,
 ) -> ApiResult<(StatusCode, Json<BotFlow>)> {
-    let url = endpoint_url(&body.endpoint_url)?;
+    let url = endpoint_url(&body.endpoint_url, &state.settings)?;
     let new = NewBotFlow { name: check_name(&body.name)?, endpoint_url: url.as_str(), secret: secret(&body.secret)? };
     match bot_flows::create(&state.pg, &state.cipher, auth.org(), &new).await {
         Ok(flow) => Ok((StatusCode::CREATED, Json(flow))),
@@ -125,14 +138,14 @@ pub async fn get(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath
     params(("id" = i64, Path, description = "Bot flow id")), request_body = UpdateBotFlow,
     responses((status = 200, body = BotFlow), (status = 404, body = ErrorBody),
               (status = 409, description = "`bot_flow_name_taken`", body = ErrorBody),
-              (status = 422, body = ErrorBody)))]
+              (status = 422, description = "Invalid field (named); `endpoint_not_allowed`", body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<UpdateBotFlow>,
 ) -> ApiResult<Json<BotFlow>> {
-    let url = body.endpoint_url.as_deref().map(endpoint_url).transpose()?;
+    let url = body.endpoint_url.as_deref().map(|u| endpoint_url(u, &state.settings)).transpose()?;
     let changes = BotFlowChanges {
         name: body.name.as_deref().map(check_name).transpose()?,
         endpoint_url: url.as_ref().map(EndpointUrl::as_str),
@@ -183,4 +196,38 @@ pub(super) fn in_use(code: &'static str, what: &str, campaigns: &[CampaignRef]) 
         )
     };
     ApiError::Conflict { code, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_non_public_hosts_are_refused_while_private_targets_are_not_allowed() {
+        let policy = Settings::default();
+        for (url, class) in [
+            ("http://127.0.0.1:9100/", "loopback 127.0.0.1"),
+            ("http://0x7f000001/", "loopback 127.0.0.1"),
+            ("http://[::1]/", "loopback ::1"),
+            ("http://169.254.169.254/latest/meta-data/", "link-local 169.254.169.254"),
+            ("https://10.0.0.7:8080/wa", "private (RFC 1918) 10.0.0.7"),
+            ("http://localhost:3000/", "loopback name localhost"),
+        ] {
+            match endpoint_url(url, &policy) {
+                Err(ApiError::Invalid { status, code, message, field }) => {
+                    assert_eq!(
+                        (status, code, field.as_deref()),
+                        (StatusCode::UNPROCESSABLE_ENTITY, "endpoint_not_allowed", Some("endpoint_url")),
+                        "{url}"
+                    );
+                    assert!(message.contains(&format!("({class})")), "{url}: {message}");
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        assert!(endpoint_url("https://bot.example.com/hook", &policy).is_ok(), "names are not resolved here");
+        assert!(endpoint_url("https://8.8.8.8/hook", &policy).is_ok());
+        let allowed = Settings { allow_private_bot_targets: true, ..Settings::default() };
+        assert_eq!(endpoint_url("http://127.0.0.1:9100/", &allowed).unwrap().as_str(), "http://127.0.0.1:9100/");
+    }
 }

@@ -125,7 +125,7 @@ fn not_found() -> ApiError {
 }
 
 /// Dead letters per queue.
-#[utoipa::path(get, path = "/v1/dead-letters", tag = "dead-letters", security(("api_key" = [])),
+#[utoipa::path(get, path = "/v1/dead-letters", tag = "dead-letters", security(("api_key" = ["admin"])),
     responses((status = 200, body = Counts), (status = 403, description = "Needs the admin scope", body = ErrorBody)))]
 pub async fn counts(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Counts>> {
     let (dl, scope) = setup(&state, &auth)?;
@@ -135,7 +135,7 @@ pub async fn counts(State(state): State<AppState>, auth: Auth) -> ApiResult<Json
 }
 
 /// One queue's dead letters, in id order.
-#[utoipa::path(get, path = "/v1/dead-letters/{queue}", tag = "dead-letters", security(("api_key" = [])),
+#[utoipa::path(get, path = "/v1/dead-letters/{queue}", tag = "dead-letters", security(("api_key" = ["admin"])),
     params(("queue" = String, Path, description = "`launch`, `send`, `reply`, `report` or `status`"), ListQuery),
     responses(
         (status = 200, body = DeadLetterPage),
@@ -168,7 +168,7 @@ pub async fn list(
 }
 
 /// Replays every dead letter of the queue: back in the queue, attempts reset.
-#[utoipa::path(post, path = "/v1/dead-letters/{queue}/replay", tag = "dead-letters", security(("api_key" = [])),
+#[utoipa::path(post, path = "/v1/dead-letters/{queue}/replay", tag = "dead-letters", security(("api_key" = ["admin"])),
     params(("queue" = String, Path, description = "`launch`, `send`, `reply`, `report` or `status`")),
     responses(
         (status = 200, body = Replayed),
@@ -188,7 +188,7 @@ pub async fn replay_all(
 
 /// Replays one dead letter: back in its queue with its attempts reset (a
 /// reply is delivered again with a new job).
-#[utoipa::path(post, path = "/v1/dead-letters/{queue}/{id}/replay", tag = "dead-letters", security(("api_key" = [])),
+#[utoipa::path(post, path = "/v1/dead-letters/{queue}/{id}/replay", tag = "dead-letters", security(("api_key" = ["admin"])),
     params(("queue" = String, Path, description = "`launch`, `send`, `reply`, `report` or `status`"),
            ("id" = String, Path, description = "The dead letter's id")),
     responses(
@@ -211,7 +211,7 @@ pub async fn replay(
 
 /// Deletes one dead letter for good. Replies are kept (409): a message is
 /// the contact's conversation; replay it or leave it.
-#[utoipa::path(delete, path = "/v1/dead-letters/{queue}/{id}", tag = "dead-letters", security(("api_key" = [])),
+#[utoipa::path(delete, path = "/v1/dead-letters/{queue}/{id}", tag = "dead-letters", security(("api_key" = ["admin"])),
     params(("queue" = String, Path, description = "`launch`, `send`, `report` or `status`"),
            ("id" = String, Path, description = "The dead letter's id")),
     responses(

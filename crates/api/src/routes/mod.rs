@@ -39,8 +39,10 @@ pub fn webhooks(state: &AppState) -> OpenApiRouter<AppState> {
     webhooks::router(state)
 }
 
-/// The display name of a key, bot flow or campaign: trimmed, 1 to 200 characters.
+/// The display name of a key, bot flow or campaign: trimmed, 1 to 200
+/// characters, on one line.
 pub(crate) fn check_name(value: &str) -> ApiResult<&str> {
+    crate::text::check_line(value, "name")?;
     let name = value.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::invalid("invalid_name", "name must be 1 to 200 characters", Some("name".into())));

@@ -1,9 +1,14 @@
 //! `/v1/numbers`: WhatsApp Cloud numbers. Access tokens and app secrets are
 //! write-only: encrypted at rest, never returned. Changing numbers needs the
 //! `admin` scope; any key of the organization can read them.
+//!
+//! A number is verified with Meta before it is stored (and again when its
+//! token or WABA changes): the token must read the phone number and the
+//! number must be on the WABA's list, so nobody can register (and so block,
+//! or receive the webhooks of) a number that is not theirs. Its display
+//! number, name, quality, tier and throughput are Meta's answer.
 
 use axum::{Json, extract::State, http::StatusCode};
-use domain::Phone;
 use serde::Deserialize;
 use store::{
     api_keys::SCOPE_ADMIN,
@@ -14,6 +19,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     auth::Auth,
+    cloud::verify_number,
     error::{ApiError, ApiResult, ErrorBody},
     extract::{ApiJson, ApiPath},
     state::AppState,
@@ -28,27 +34,22 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct RegisterNumber {
     /// Meta's phone number id (digits).
     pub phone_number_id: String,
-    /// The WhatsApp Business Account id (digits).
+    /// The WhatsApp Business Account id (digits) the number is on.
     pub waba_id: String,
-    /// The number in E.164, e.g. `+15550001111`.
-    pub display_number: String,
-    /// A system-user access token with `whatsapp_business_messaging`. Write-only.
+    /// A system-user access token with `whatsapp_business_messaging` and
+    /// `whatsapp_business_management` on that WABA. Write-only.
     pub access_token: String,
     /// The Meta app secret, used to verify webhook signatures. Write-only.
     pub app_secret: String,
-    /// Meta's throughput for this number, 1 to 1000 messages per second (default 80).
-    #[serde(default)]
-    pub throughput_per_sec: Option<i32>,
 }
 
+/// Absent fields are left as they are; a new token or WABA is verified with Meta again.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateNumber {
     pub waba_id: Option<String>,
-    pub display_number: Option<String>,
     pub access_token: Option<String>,
     pub app_secret: Option<String>,
-    pub throughput_per_sec: Option<i32>,
 }
 
 impl std::fmt::Debug for RegisterNumber {
@@ -87,33 +88,20 @@ fn secret<'a>(value: &'a str, field: &'static str, max: usize) -> ApiResult<&'a 
     Ok(v)
 }
 
-fn throughput(value: i32) -> ApiResult<i32> {
-    if !(1..=1000).contains(&value) {
-        return Err(ApiError::invalid(
-            "invalid_throughput",
-            "throughput_per_sec must be between 1 and 1000 (Meta's default is 80)",
-            Some("throughput_per_sec".into()),
-        ));
-    }
-    Ok(value)
-}
-
-fn display(value: &str) -> ApiResult<Phone> {
-    Phone::parse(value).map_err(|e| ApiError::domain(&e, "display_number"))
-}
-
 fn not_found() -> ApiError {
     ApiError::NotFound { what: "number" }
 }
 
-/// Registers a WhatsApp Cloud number of the organization.
+/// Registers a WhatsApp Cloud number of the organization, once Meta confirms it.
 #[utoipa::path(
-    post, path = "/v1/numbers", tag = "numbers", security(("api_key" = [])), request_body = RegisterNumber,
+    post, path = "/v1/numbers", tag = "numbers", security(("api_key" = ["admin"])), request_body = RegisterNumber,
     responses(
         (status = 201, body = Number),
         (status = 403, description = "Needs the admin scope", body = ErrorBody),
-        (status = 409, description = "phone_number_id already registered", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 409, description = "`number_already_registered`: the phone_number_id is registered already", body = ErrorBody),
+        (status = 422, description = "Invalid fields, or `number_not_verified`: Meta does not confirm the number \
+                                      for this token and WABA (Meta's message included)", body = ErrorBody),
+        (status = 502, description = "`cloud_api_error`: Meta could not be asked", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -122,20 +110,21 @@ pub async fn create(
     ApiJson(body): ApiJson<RegisterNumber>,
 ) -> ApiResult<(StatusCode, Json<Number>)> {
     auth.require(SCOPE_ADMIN)?;
-    let display_number = display(&body.display_number)?;
-    let new = NewNumber {
-        phone_number_id: meta_id(&body.phone_number_id, "phone_number_id")?,
-        waba_id: meta_id(&body.waba_id, "waba_id")?,
-        display_number: &display_number,
-        access_token: secret(&body.access_token, "access_token", 4096)?,
-        app_secret: secret(&body.app_secret, "app_secret", 512)?,
-        throughput_per_sec: throughput(body.throughput_per_sec.unwrap_or(80))?,
-    };
+    let phone_number_id = meta_id(&body.phone_number_id, "phone_number_id")?;
+    let waba_id = meta_id(&body.waba_id, "waba_id")?;
+    let access_token = secret(&body.access_token, "access_token", 4096)?;
+    let app_secret = secret(&body.app_secret, "app_secret", 512)?;
+    let meta = verify_number(&state, phone_number_id, waba_id, access_token).await?;
+    let new = NewNumber { phone_number_id, waba_id, access_token, app_secret, meta: &meta };
     match numbers::create(&state.pg, &state.cipher, auth.org(), &new).await {
-        Ok(n) => Ok((StatusCode::CREATED, Json(n))),
+        Ok(n) => {
+            // A number remembered as unknown by the webhook cache is known now.
+            state.app_secrets.clear();
+            Ok((StatusCode::CREATED, Json(n)))
+        }
         Err(e) if store::is_unique_violation(&e, numbers::UNIQUE_PHONE_NUMBER_ID) => Err(ApiError::Conflict {
             code: "number_already_registered",
-            message: format!("phone_number_id {} is already registered", new.phone_number_id),
+            message: format!("phone_number_id {phone_number_id} is already registered"),
         }),
         Err(e) => Err(e.into()),
     }
@@ -155,11 +144,14 @@ pub async fn get(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath
     numbers::get(&state.pg, auth.org(), id).await?.map(Json).ok_or_else(not_found)
 }
 
-/// Changes a number; absent fields are left as they are.
-#[utoipa::path(patch, path = "/v1/numbers/{id}", tag = "numbers", security(("api_key" = [])),
+/// Changes a number; absent fields are left as they are. A new token or
+/// WABA is verified with Meta first, and Meta's answer refreshes the number.
+#[utoipa::path(patch, path = "/v1/numbers/{id}", tag = "numbers", security(("api_key" = ["admin"])),
     params(("id" = i64, Path, description = "Number id")), request_body = UpdateNumber,
     responses((status = 200, body = Number), (status = 403, description = "Needs the admin scope", body = ErrorBody),
-               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+               (status = 404, body = ErrorBody),
+               (status = 422, description = "Invalid fields, or `number_not_verified`", body = ErrorBody),
+               (status = 502, description = "`cloud_api_error`: Meta could not be asked", body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     auth: Auth,
@@ -167,14 +159,18 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateNumber>,
 ) -> ApiResult<Json<Number>> {
     auth.require(SCOPE_ADMIN)?;
-    let display_number = body.display_number.as_deref().map(display).transpose()?;
-    let changes = NumberChanges {
-        waba_id: body.waba_id.as_deref().map(|v| meta_id(v, "waba_id")).transpose()?,
-        display_number: display_number.as_ref(),
-        access_token: body.access_token.as_deref().map(|v| secret(v, "access_token", 4096)).transpose()?,
-        app_secret: body.app_secret.as_deref().map(|v| secret(v, "app_secret", 512)).transpose()?,
-        throughput_per_sec: body.throughput_per_sec.map(throughput).transpose()?,
+    let waba_id = body.waba_id.as_deref().map(|v| meta_id(v, "waba_id")).transpose()?;
+    let access_token = body.access_token.as_deref().map(|v| secret(v, "access_token", 4096)).transpose()?;
+    let app_secret = body.app_secret.as_deref().map(|v| secret(v, "app_secret", 512)).transpose()?;
+    let meta = if waba_id.is_some() || access_token.is_some() {
+        let current = crate::cloud::number_access(&state, auth.org(), id).await?.ok_or_else(not_found)?;
+        let waba = waba_id.unwrap_or(&current.waba_id);
+        let token = access_token.unwrap_or(&current.access_token);
+        Some(verify_number(&state, &current.phone_number_id, waba, token).await?)
+    } else {
+        None
     };
+    let changes = NumberChanges { waba_id, access_token, app_secret, meta: meta.as_ref() };
     let number = numbers::update(&state.pg, &state.cipher, auth.org(), id, &changes).await?;
     // Webhooks are checked against the new secret (or WABA) from now on.
     state.app_secrets.clear();
@@ -182,7 +178,7 @@ pub async fn update(
 }
 
 /// Deletes a number; refused while a campaign uses it.
-#[utoipa::path(delete, path = "/v1/numbers/{id}", tag = "numbers", security(("api_key" = [])),
+#[utoipa::path(delete, path = "/v1/numbers/{id}", tag = "numbers", security(("api_key" = ["admin"])),
     params(("id" = i64, Path, description = "Number id")),
     responses((status = 204, description = "Deleted"), (status = 403, description = "Needs the admin scope", body = ErrorBody),
                (status = 404, body = ErrorBody),

@@ -81,7 +81,7 @@ pub async fn get(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Or
 }
 
 /// Changes the reply settings; absent fields are left as they are.
-#[utoipa::path(patch, path = "/v1/organization", tag = "organization", security(("api_key" = [])),
+#[utoipa::path(patch, path = "/v1/organization", tag = "organization", security(("api_key" = ["admin"])),
     request_body = UpdateOrganization,
     responses(
         (status = 200, body = OrganizationSettings),

@@ -127,15 +127,10 @@ pub async fn receive(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Received>> {
     let result = ingest(&state, &headers, body).await;
+    // Refusals and failures are logged once, by the error middleware.
     let outcome = match &result {
         Ok(_) => "stored",
-        Err((outcome, e)) => {
-            // 5xx are logged once, with their cause, by the error middleware.
-            if *outcome != "error" {
-                tracing::warn!(outcome, reason = %e, "webhook refused");
-            }
-            *outcome
-        }
+        Err((outcome, _)) => *outcome,
     };
     metrics::counter!("webhook_requests_total", "outcome" => outcome).increment(1);
     result.map(|event_id| Json(Received { event_id })).map_err(|(_, e)| e)
@@ -170,7 +165,7 @@ async fn ingest(
         return Err(("invalid_signature", refused(StatusCode::UNAUTHORIZED, "invalid_signature", message)));
     }
     let verified = state.app_secrets.verify(&state.pg, &state.cipher, &subjects, &body, header).await;
-    let phone_number_id = verified.map_err(|refusal| match refusal {
+    let signers = verified.map_err(|refusal| match refusal {
         Refusal::Unknown(subject) => (
             "unknown_number",
             refused(
@@ -189,7 +184,7 @@ async fn ingest(
         ),
         Refusal::Lookup(e) => ("error", ApiError::Internal(anyhow::Error::new(e).context("reading app secrets"))),
     })?;
-    store::webhook_events::insert(&state.pg, phone_number_id.as_deref(), &body)
+    store::webhook_events::insert(&state.pg, signers.first.as_deref(), &signers.wabas, &body)
         .await
         .map_err(|e| ("error", ApiError::Internal(anyhow::Error::new(e).context("storing a webhook"))))
 }

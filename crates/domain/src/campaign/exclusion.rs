@@ -23,6 +23,11 @@ pub enum Exclusion {
     },
     /// An agent is attending the contact right now; checked again at send time.
     OpenInboxCase,
+    /// The contact was deleted before its message was sent (never planned:
+    /// only a ledger row waiting to be sent gets it).
+    ContactDeleted,
+    /// The campaign was finished before the contact's message was sent.
+    CampaignFinished,
 }
 
 impl Exclusion {
@@ -47,6 +52,8 @@ impl Exclusion {
             "invalid_name" => Self::InvalidName,
             "invalid_param_value" => Self::InvalidParamValue { key: key() },
             "open_inbox_case" => Self::OpenInboxCase,
+            "contact_deleted" => Self::ContactDeleted,
+            "campaign_finished" => Self::CampaignFinished,
             _ => return None,
         })
     }
@@ -61,6 +68,8 @@ impl Exclusion {
             Self::InvalidName => "invalid_name",
             Self::InvalidParamValue { .. } => "invalid_param_value",
             Self::OpenInboxCase => "open_inbox_case",
+            Self::ContactDeleted => "contact_deleted",
+            Self::CampaignFinished => "campaign_finished",
         }
     }
 }
@@ -92,6 +101,8 @@ impl fmt::Display for Exclusion {
             Self::OpenInboxCase => {
                 f.write_str("the contact has an open case in the inbox (an agent is attending them)")
             }
+            Self::ContactDeleted => f.write_str("the contact was deleted before the message was sent"),
+            Self::CampaignFinished => f.write_str("the campaign was finished before the message was sent"),
         }
     }
 }
@@ -111,6 +122,8 @@ mod tests {
             "invalid_name",
             "invalid_param_value",
             "open_inbox_case",
+            "contact_deleted",
+            "campaign_finished",
         ] {
             let e = Exclusion::from_parts(code, Some("customer_id".into()), Some(12), Some("Spring".into()))
                 .expect("known code");

@@ -63,10 +63,10 @@ pub async fn plan(tx: &mut PgConnection, campaign_id: i64) -> sqlx::Result<PlanO
     sqlx::query!(
         r#"with audience as materialized (select * from campaign_audience($1)),
            engaged as (
-               insert into engagements (contact_id, campaign_id, org_id)
-               select contact_id, $1, $2 from audience
+               insert into engagements (contact_id, campaign_id, org_id, phone)
+               select contact_id, $1, $2, phone from audience
                where reason_code is null or reason_code = 'open_inbox_case'
-               on conflict (contact_id) do nothing
+               on conflict (org_id, phone) do nothing
                returning contact_id
            )
            insert into recipients (campaign_id, contact_id, org_id, phone, state, reason_code, reason_key,
@@ -95,7 +95,7 @@ pub async fn plan(tx: &mut PgConnection, campaign_id: i64) -> sqlx::Result<PlanO
         r#"update recipients r set engaged_campaign_id = e.campaign_id
            from engagements e
            where r.campaign_id = $1 and r.reason_code = 'already_engaged' and r.engaged_campaign_id is null
-             and e.contact_id = r.contact_id"#,
+             and e.org_id = r.org_id and e.phone = r.phone"#,
         campaign_id
     )
     .execute(&mut *tx)

@@ -61,8 +61,9 @@ pub struct Stats {
     pub still_queued: i64,
     /// Share of targeted contacts with a final outcome.
     pub progress_pct: f64,
-    /// The pace still to go at, in contacts per second.
-    pub pace_per_second: f64,
+    /// The pace still to go at, in contacts per second; null while the
+    /// campaign has neither a pace nor a number to take one from.
+    pub pace_per_second: Option<f64>,
     /// Time to send `still_queued` at the pace; absent when nothing is left or the campaign is not running.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eta_seconds: Option<i64>,
@@ -92,6 +93,7 @@ fn reason_text(code: &str) -> String {
         "invalid_param_value" => "a valued tag's value cannot be sent as a template parameter",
         "open_inbox_case" => "an agent is attending the contact (open inbox case)",
         "campaign_finished" => "the campaign was finished before it was sent",
+        "contact_deleted" => "the contact was deleted before it was sent",
         "outcome_unknown" => "outcome unknown, not retried",
         "invalid_request" => "the request could not be built",
         "meta_failed" => "Meta reported the message failed without an error",
@@ -105,15 +107,16 @@ fn pct(part: i64, whole: i64) -> f64 {
 }
 
 /// The pace the pipeline sends at: the schedule's, the launch pace, else the
-/// number's throughput; never faster than the number.
-fn pace(record: &CampaignRecord) -> f64 {
+/// number's throughput; never faster than the number. `None` when nothing
+/// sets one (a Draft without a number or a pace).
+fn pace(record: &CampaignRecord) -> Option<f64> {
     let number = record.number_throughput_per_sec.map_or(f64::INFINITY, f64::from);
     let wanted = match (record.pace_per_hour, record.pace_per_second) {
         (Some(per_hour), _) => f64::from(per_hour) / 3600.0,
         (None, Some(per_second)) => per_second,
         (None, None) => number,
     };
-    wanted.min(number)
+    Some(wanted.min(number)).filter(|pace| pace.is_finite())
 }
 
 pub fn compute(record: &CampaignRecord, c: &Counters, now: DateTime<Utc>) -> Stats {
@@ -125,8 +128,9 @@ pub fn compute(record: &CampaignRecord, c: &Counters, now: DateTime<Utc>) -> Sta
     let in_doubt = c.state("in_doubt");
     let pace_per_second = pace(record);
     let running = record.lifecycle() == Lifecycle::Active && record.paused_at.is_none();
-    let eta_seconds = (running && still_queued > 0 && pace_per_second > 0.0)
-        .then(|| (still_queued as f64 / pace_per_second).ceil() as i64);
+    let eta_seconds = pace_per_second
+        .filter(|pace| running && still_queued > 0 && *pace > 0.0)
+        .map(|pace| (still_queued as f64 / pace).ceil() as i64);
     Stats {
         campaign_id: record.id,
         lifecycle: record.lifecycle.clone(),

@@ -38,6 +38,9 @@ const BATCH_ROWS: usize = 10_000;
 const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// The prefix of a valued-tag column: `vt:customer_id`.
 const VALUED_TAG_COLUMN: &str = "vt:";
+/// The most columns a file may have: the four fixed ones and valued tags
+/// (a contact carries at most 50, but rows may use different keys).
+pub const MAX_COLUMNS: usize = 1_000;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportSummary {
@@ -89,9 +92,17 @@ pub async fn import_csv(
         return Err(ApiError::TooLarge { limit: Some(limit) });
     }
     let mut seen = 0u64;
+    // Every quoted field holds an even number of `"` (the pair around it and
+    // each doubled one inside), so an odd count at the end of the file means
+    // it ends inside a quoted field, which the CSV reader would silently
+    // close. Counted here, as the bytes pass.
+    let quotes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = quotes.clone();
     let stream = body.into_data_stream().map(move |chunk| {
         let chunk = chunk.map_err(io::Error::other)?;
         seen += chunk.len() as u64;
+        let in_chunk = chunk.iter().filter(|&&b| b == b'"').count() as u64;
+        counted.fetch_add(in_chunk, std::sync::atomic::Ordering::Relaxed);
         if seen > limit { Err(io::Error::other(LimitExceeded)) } else { Ok(chunk) }
     });
     let mut reader = AsyncReaderBuilder::new().has_headers(true).create_reader(StreamReader::new(stream));
@@ -111,6 +122,19 @@ pub async fn import_csv(
             }
         })?;
         let problem = match read {
+            Ok(false) if quotes.load(std::sync::atomic::Ordering::Relaxed) % 2 == 1 => {
+                rows += u64::from(rows == 0);
+                bad_count += 1;
+                if bad.len() < MAX_REPORTED_ROWS {
+                    bad.push(RowError {
+                        row: record.position().map_or(rows + 1, |p| p.line()),
+                        field: None,
+                        code: "malformed_csv_row".into(),
+                        message: "the file ends inside a quoted field: a `\"` is never closed".into(),
+                    });
+                }
+                break;
+            }
             Ok(false) => break,
             Ok(true) => {
                 rows += 1;
@@ -203,6 +227,8 @@ fn csv_message(e: &csv_async::Error) -> String {
 
 /// Where each known column sits in the file.
 struct Columns {
+    /// Each column's name as the header spells it, for errors.
+    names: Vec<String>,
     phone: usize,
     name: Option<usize>,
     wa_id: Option<usize>,
@@ -213,10 +239,21 @@ struct Columns {
 impl Columns {
     fn from_header(header: &StringRecord) -> ApiResult<Self> {
         let header_error = |code, message: String| ApiError::bad_request(code, message);
+        if header.len() > MAX_COLUMNS {
+            return Err(ApiError::invalid(
+                "too_many_columns",
+                format!("the header has {} columns; at most {MAX_COLUMNS} are accepted", header.len()),
+                None,
+            ));
+        }
         let (mut phone, mut name, mut wa_id, mut tags) = (None, None, None, None);
         let mut valued: Vec<(usize, ValuedTagKey)> = Vec::new();
+        let mut valued_keys = std::collections::HashSet::new();
+        let mut names = Vec::with_capacity(header.len());
         for (i, raw) in header.iter().enumerate() {
             let column = raw.trim().trim_start_matches('\u{feff}');
+            crate::text::check_line(column, &format!("column {}", i + 1))?;
+            names.push(column.to_owned());
             let slot = match column.to_ascii_lowercase().as_str() {
                 "phone" => &mut phone,
                 "name" => &mut name,
@@ -225,7 +262,7 @@ impl Columns {
                 lower if lower.starts_with(VALUED_TAG_COLUMN) => {
                     let key = ValuedTagKey::parse(&column[VALUED_TAG_COLUMN.len()..])
                         .map_err(|e| header_error("invalid_column", format!("column {column:?}: {e}")))?;
-                    if valued.iter().any(|(_, k)| *k == key) {
+                    if !valued_keys.insert(key.clone()) {
                         return Err(header_error("duplicate_column", format!("column {column:?} appears twice")));
                     }
                     valued.push((i, key));
@@ -243,10 +280,20 @@ impl Columns {
             }
         }
         let phone = phone.ok_or_else(|| header_error("missing_column", "the header has no `phone` column".into()))?;
-        Ok(Self { phone, name, wa_id, tags, valued })
+        Ok(Self { names, phone, name, wa_id, tags, valued })
     }
 
     fn contact(&self, r: &StringRecord) -> Result<ContactUpsert, super::input::FieldError> {
+        for (i, value) in r.iter().enumerate() {
+            if let Some((c, why)) = crate::text::forbidden_char(value) {
+                let column = self.names.get(i).map_or("?", String::as_str);
+                return Err(super::input::FieldError {
+                    field: column.to_owned(),
+                    code: "invalid_text",
+                    message: format!("{column} contains {why} (U+{:04X}), which is not accepted in text", u32::from(c)),
+                });
+            }
+        }
         let cell = |i: Option<usize>| i.and_then(|i| r.get(i));
         validate_parts(
             cell(Some(self.phone)).unwrap_or(""),
