@@ -131,6 +131,7 @@ impl TestApp {
         let router = api::router(state.clone(), readiness.clone());
         let server = api::ApiServer::from_listener(listener, router);
         tokio::spawn(server.run(stop.clone().cancelled_owned()));
+        tokio::spawn(api::uptime::stamp_webhook_uptime(pg.clone(), stop.clone()));
         // `/metrics` on a listener of its own, as `METRICS_ADDR` gives.
         let metrics = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind");
         let metrics_base = format!("http://{}", metrics.local_addr().expect("addr"));

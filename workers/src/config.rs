@@ -33,14 +33,21 @@ pub struct WorkerConfig {
     /// The Graph API version.
     #[arg(long, env = "WHATSAPP_API_VERSION", default_value = "v23.0")]
     pub whatsapp_api_version: String,
-    /// apalis send workers in this process; each runs the tasks it fetches concurrently.
-    #[arg(long, env = "SEND_CONCURRENCY", default_value_t = 4)]
+    /// The most sends this process runs at once: it also bounds the send
+    /// tasks the process takes from the queue, and so what its death orphans.
+    #[arg(long, env = "SEND_CONCURRENCY", default_value_t = workers::pipeline::DEFAULT_SEND_CONCURRENCY,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     pub send_concurrency: usize,
     /// The most recipients one campaign may have queued or being sent at once,
     /// whatever its pace (1 to 5000: the apalis-redis queue wedges from ~8,000 due tasks).
     #[arg(long, env = "SEND_WINDOW_MAX", default_value_t = workers::pipeline::DEFAULT_WINDOW_MAX,
           value_parser = clap::value_parser!(i64).range(1..=workers::pipeline::WINDOW_MAX_LIMIT))]
     pub send_window_max: i64,
+    /// Days a dead letter is kept (launch, send, report and status queues;
+    /// a dead reply is the contact's message and is kept).
+    #[arg(long, env = "DEAD_LETTER_RETENTION_DAYS", default_value_t = 14,
+          value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub dead_letter_retention_days: u64,
     /// Status consumers in this process; each claims and applies batches of stored webhooks.
     #[arg(long, env = "STATUS_CONCURRENCY", default_value_t = 2)]
     pub status_concurrency: usize,

@@ -35,6 +35,7 @@ use redis::aio::ConnectionManager;
 use store::{
     PgPool,
     inbound::{self, Inbound, Recorded},
+    opt_outs::OptOut,
     statuses::{self, Callback, CallbackCheck, CallbackKey, Failure, StatusBatch, StatusKind},
     templates,
     webhook_events::{self, Event},
@@ -51,7 +52,10 @@ pub struct IngestSettings {
     pub batch: i64,
     /// Consumers per process.
     pub concurrency: usize,
-    /// How long a claim holds; a dead worker's events are taken again after it.
+    /// How long a claim holds; a dead worker's events are taken again after
+    /// it. Short: applying a batch takes well under a second, and applying
+    /// one twice (a slow worker whose lease ran out) is harmless, since
+    /// statuses only move rows forward and replies are deduplicated by wamid.
     pub lease: Duration,
     /// Claims of one event before it is dead-lettered.
     pub max_attempts: i32,
@@ -64,7 +68,7 @@ impl Default for IngestSettings {
         Self {
             batch: 50,
             concurrency: 2,
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(15),
             max_attempts: 5,
             idle_poll: Duration::from_millis(100),
         }
@@ -230,11 +234,14 @@ impl Ingest {
         for event in events {
             parse_into(&mut parsed, event, &self.callbacks).with_context(|| format!("webhook event {}", event.id))?;
         }
+        // Every lock the transaction takes is taken in one order: the ledger
+        // rows (statuses and replies together, in key order), then inbound
+        // messages (by wamid), then opt-outs (by phone), then campaigns. Two
+        // batches then cannot deadlock each other; the counters never wait
+        // (each transaction writes its own shard).
+        parsed.messages.sort_by(|a, b| a.2.id.cmp(&b.2.id));
         let mut tx = self.pg.begin().await?;
-        let applied = statuses::apply(&mut tx, &parsed.statuses).await.context("applying statuses")?;
-        tracing::debug!(?applied, statuses = parsed.statuses.len(), "statuses applied");
-        parsed.ignored.statuses += applied.ignored;
-        let mut recorded = Vec::new();
+        let mut attributed = Vec::with_capacity(parsed.messages.len());
         for (phone_number_id, from, m, raw) in &parsed.messages {
             let item = Inbound {
                 wamid: &m.id,
@@ -245,10 +252,36 @@ impl Ingest {
                 received_at: unix_time(&m.timestamp),
                 message: raw,
             };
-            if let Some(r) = inbound::record(&mut tx, &item).await.context("recording an inbound message")? {
-                recorded.push(r);
+            if let Some(a) = inbound::attribute(&mut tx, &item).await.context("attributing an inbound message")? {
+                attributed.push((item, a));
             }
         }
+        let replied: Vec<(i64, i64)> = attributed.iter().filter_map(|(_, a)| a.ledger).collect();
+        let applied = statuses::apply(&mut tx, &parsed.statuses, &replied).await.context("applying statuses")?;
+        tracing::debug!(?applied, statuses = parsed.statuses.len(), "statuses applied");
+        parsed.ignored.statuses += applied.ignored;
+        let mut opt_outs = applied.opt_outs;
+        let (mut recorded, mut marks) = (Vec::new(), Vec::new());
+        for (item, a) in &attributed {
+            let Some(r) = inbound::insert(&mut tx, item, a).await.context("recording an inbound message")? else {
+                continue;
+            };
+            if let Some((campaign, contact)) = a.ledger {
+                marks.push((campaign, contact, item.received_at));
+            }
+            if a.opted_out {
+                opt_outs.push(OptOut {
+                    org_id: a.org_id,
+                    phone: a.phone.clone(),
+                    source: "user_reply",
+                    reason: inbound::REPLY_OPT_OUT.to_owned(),
+                });
+            }
+            recorded.push(r);
+        }
+        inbound::mark_replied(&mut tx, &marks).await.context("marking replies")?;
+        store::opt_outs::record_many(&mut *tx, &opt_outs).await.context("recording opt-outs")?;
+        parsed.templates.sort_by(|a, b| a.template_id.cmp(&b.template_id));
         for t in &parsed.templates {
             let Some(signer) = &t.signer else {
                 parsed.ignored.templates += 1;

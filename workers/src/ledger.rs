@@ -21,7 +21,7 @@ use std::{
 
 use store::{
     PgPool,
-    recipients::{self, Claim, Outcome, Recorded, SendLimits},
+    recipients::{self, Claim, JobKey, Outcome, Peek, Recorded, SendLimits},
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -48,35 +48,42 @@ const TRIES: usize = 3;
 #[derive(Debug, Clone)]
 pub struct Ledger {
     pg: PgPool,
+    /// This process's name, recorded on the rows it claims.
+    instance: Arc<str>,
     batched: Option<Arc<Batched>>,
 }
 
 #[derive(Debug)]
 struct Batched {
     limits: Mutex<HashMap<i64, (Instant, Arc<SendLimits>)>>,
+    peeks: mpsc::UnboundedSender<PeekRequest>,
     claims: mpsc::UnboundedSender<ClaimRequest>,
     records: mpsc::UnboundedSender<RecordRequest>,
 }
 
 type Answer<T> = oneshot::Sender<Result<T, Arc<sqlx::Error>>>;
-type ClaimRequest = ((i64, i64), Answer<Option<Claim>>);
+type PeekRequest = (JobKey, Answer<Peek>);
+type ClaimRequest = (JobKey, Answer<Option<Claim>>);
 type RecordRequest = (Recorded, Answer<bool>);
 
 impl Ledger {
     /// One statement per read and write.
-    pub fn direct(pg: PgPool) -> Self {
-        Self { pg, batched: None }
+    pub fn direct(pg: PgPool, instance: &str) -> Self {
+        Self { pg, instance: instance.into(), batched: None }
     }
 
-    /// Batched across this process's sends; starts the two batching tasks
-    /// (they stop when the last clone is dropped). Needs a Tokio runtime.
-    pub fn batched(pg: PgPool) -> Self {
+    /// Batched across this process's sends; starts the batching tasks (they
+    /// stop when the last clone is dropped). Needs a Tokio runtime.
+    pub fn batched(pg: PgPool, instance: &str) -> Self {
+        let (peeks, peek_requests) = mpsc::unbounded_channel();
         let (claims, claim_requests) = mpsc::unbounded_channel();
         let (records, record_requests) = mpsc::unbounded_channel();
-        tokio::spawn(claim_batches(pg.clone(), claim_requests));
+        let instance: Arc<str> = instance.into();
+        tokio::spawn(peek_batches(pg.clone(), peek_requests));
+        tokio::spawn(claim_batches(pg.clone(), instance.clone(), claim_requests));
         tokio::spawn(record_batches(pg.clone(), record_requests));
-        let batched = Batched { limits: Mutex::default(), claims, records };
-        Self { pg, batched: Some(Arc::new(batched)) }
+        let batched = Batched { limits: Mutex::default(), peeks, claims, records };
+        Self { pg, instance, batched: Some(Arc::new(batched)) }
     }
 
     /// The limits of an active, unpaused campaign ([`recipients::send_limits`]);
@@ -108,13 +115,23 @@ impl Ledger {
         Ok(limits)
     }
 
-    /// [`recipients::claim`], batched with the other sends' claims.
-    pub async fn claim(&self, campaign_id: i64, contact_id: i64) -> anyhow::Result<Option<Claim>> {
+    /// [`recipients::peek_many`] for one job, batched with the other sends' peeks.
+    pub async fn peek(&self, job: JobKey) -> anyhow::Result<Peek> {
         let Some(batched) = &self.batched else {
-            return Ok(recipients::claim(&self.pg, campaign_id, contact_id).await?);
+            return Ok(recipients::peek_many(&self.pg, &[job]).await?.pop().unwrap_or(Peek::Gone));
         };
         let (answer, answered) = oneshot::channel();
-        batched.claims.send(((campaign_id, contact_id), answer)).map_err(|_| stopped())?;
+        batched.peeks.send((job, answer)).map_err(|_| stopped())?;
+        Ok(answered.await.map_err(|_| stopped())??)
+    }
+
+    /// [`recipients::claim`], batched with the other sends' claims.
+    pub async fn claim(&self, job: JobKey) -> anyhow::Result<Option<Claim>> {
+        let Some(batched) = &self.batched else {
+            return Ok(recipients::claim(&self.pg, job, &self.instance).await?);
+        };
+        let (answer, answered) = oneshot::channel();
+        batched.claims.send((job, answer)).map_err(|_| stopped())?;
         Ok(answered.await.map_err(|_| stopped())??)
     }
 
@@ -182,36 +199,56 @@ async fn with_retries<T, F: Future<Output = sqlx::Result<T>>>(mut statement: imp
     }
 }
 
-async fn claim_batches(pg: PgPool, mut requests: mpsc::UnboundedReceiver<ClaimRequest>) {
+async fn peek_batches(pg: PgPool, mut requests: mpsc::UnboundedReceiver<PeekRequest>) {
     let mut carried = Vec::new();
     while let Some(batch) = next_batch(&mut requests, &mut carried).await {
-        // A pair asked twice (a duplicated job) is claimed once, by the first.
-        let mut waiting: HashMap<(i64, i64), Answer<Option<Claim>>> = HashMap::with_capacity(batch.len());
-        for (pair, answer) in batch {
-            match waiting.entry(pair) {
+        let jobs: Vec<JobKey> = batch.iter().map(|(job, _)| *job).collect();
+        match recipients::peek_many(&pg, &jobs).await {
+            Ok(peeks) => {
+                for ((_, answer), peek) in batch.into_iter().zip(peeks) {
+                    let _ = answer.send(Ok(peek));
+                }
+            }
+            Err(e) => {
+                let e = Arc::new(e);
+                for (_, answer) in batch {
+                    let _ = answer.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+async fn claim_batches(pg: PgPool, instance: Arc<str>, mut requests: mpsc::UnboundedReceiver<ClaimRequest>) {
+    let mut carried = Vec::new();
+    while let Some(batch) = next_batch(&mut requests, &mut carried).await {
+        // A row asked twice (a duplicated job) is claimed once, by the first.
+        let mut waiting: HashMap<(i64, i64), ClaimRequest> = HashMap::with_capacity(batch.len());
+        for (job, answer) in batch {
+            match waiting.entry((job.campaign_id, job.contact_id)) {
                 Entry::Vacant(v) => {
-                    v.insert(answer);
+                    v.insert((job, answer));
                 }
                 Entry::Occupied(_) => {
                     let _ = answer.send(Ok(None));
                 }
             }
         }
-        let pairs: Vec<(i64, i64)> = waiting.keys().copied().collect();
-        match with_retries(|| recipients::claim_many(&pg, &pairs)).await {
+        let jobs: Vec<JobKey> = waiting.values().map(|(job, _)| *job).collect();
+        match with_retries(|| recipients::claim_many(&pg, &jobs, &instance)).await {
             Ok(claims) => {
                 for claim in claims {
-                    if let Some(answer) = waiting.remove(&(claim.campaign_id, claim.contact_id)) {
+                    if let Some((_, answer)) = waiting.remove(&(claim.campaign_id, claim.contact_id)) {
                         let _ = answer.send(Ok(Some(claim)));
                     }
                 }
-                for (_, answer) in waiting {
+                for (_, (_, answer)) in waiting {
                     let _ = answer.send(Ok(None));
                 }
             }
             Err(e) => {
                 let e = Arc::new(e);
-                for (_, answer) in waiting {
+                for (_, (_, answer)) in waiting {
                     let _ = answer.send(Err(e.clone()));
                 }
             }

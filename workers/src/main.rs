@@ -23,6 +23,9 @@ use workers::{
 
 use crate::config::WorkerConfig;
 
+/// The send request's timeout.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The queue consumers and scheduler this process runs.
 async fn pipeline(config: &WorkerConfig, name: &str, pg: store::PgPool) -> anyhow::Result<Arc<Pipeline>> {
     let redis =
@@ -39,6 +42,10 @@ async fn pipeline(config: &WorkerConfig, name: &str, pg: store::PgPool) -> anyho
     let cloud = whatsapp::CloudClient::new(whatsapp::ClientConfig {
         base_url: config.whatsapp_api_url.clone(),
         api_version: config.whatsapp_api_version.clone(),
+        // Meta answers a send in well under a second; a request still open
+        // after this is in doubt, and the sooner it is, the sooner Meta's
+        // statuses settle it (Settings::evidence waits at least this long).
+        request_timeout: SEND_TIMEOUT,
         ..whatsapp::ClientConfig::default()
     })?;
     let reply_policy = ReplyPolicy { allow_private: config.bot_egress_allow_private, ..ReplyPolicy::default() };
@@ -61,8 +68,9 @@ async fn pipeline(config: &WorkerConfig, name: &str, pg: store::PgPool) -> anyho
     settings.status = config.runs("status");
     settings.reply = config.runs("reply");
     settings.report = config.runs("report");
-    settings.send_slots = config.send_concurrency;
+    settings.send_concurrency = config.send_concurrency;
     settings.window_max = config.send_window_max;
+    settings.dead_letter_retention = Duration::from_secs(config.dead_letter_retention_days * 86_400);
     settings.ingest.concurrency = config.status_concurrency;
     Ok(Arc::new(Pipeline { settings, pg, redis, sender, replier }))
 }

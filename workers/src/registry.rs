@@ -6,7 +6,9 @@ use std::time::Duration;
 use store::{PgPool, worker_processes};
 use tokio_util::sync::CancellationToken;
 
-const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How often a worker says it is alive: the scheduler takes a worker silent
+/// for five of these as dead, and its sends in flight as in doubt.
+const HEARTBEAT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -21,7 +23,7 @@ impl Registry {
         Self { pg, host, name, queues }
     }
 
-    /// Registers, then beats every 5 s until `stop`. Database errors are
+    /// Registers, then beats every second until `stop`. Database errors are
     /// logged and retried on the next beat: a worker keeps working while
     /// Postgres blips.
     pub async fn run(self, stop: CancellationToken) {

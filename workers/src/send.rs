@@ -4,7 +4,7 @@
 //! exactly one outcome for the attempt. Meta has no idempotency key, so every
 //! answer that leaves the outcome unknown becomes `in_doubt`, never a retry.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use domain::campaign::{Binding, Component, FrozenValues, Param, render};
@@ -13,7 +13,7 @@ use store::{
     OrgId, PgPool, campaigns,
     crypto::Cipher,
     numbers,
-    recipients::{Claim, Outcome},
+    recipients::{Claim, JobKey, Outcome, Peek},
     statuses::{Callback, CallbackKey},
 };
 use whatsapp::{
@@ -57,6 +57,32 @@ impl RetryPolicy {
     }
 }
 
+/// A token older than this when the request is about to leave is taken
+/// again: the limiter's guarantee (at most rate + burst in any second) is
+/// about when tokens are taken, so a stall between the token and the
+/// request (a slow claim, a Postgres restart) must not release the sends it
+/// held back all at once.
+pub const FRESH_TOKEN: Duration = Duration::from_millis(50);
+
+/// Why a send job failed, by where it stopped: what the retry policy may do
+/// depends on it.
+#[derive(Debug, thiserror::Error)]
+pub enum SendFailure {
+    /// Before the claim (the limiter or Postgres failed): nothing changed.
+    /// Retry the job after a growing back-off; a cause that keeps failing
+    /// pauses the campaign.
+    #[error("failed before claiming the recipient: {0:#}")]
+    BeforeClaim(anyhow::Error),
+    /// After the claim, before anything left: the row is back in the queue,
+    /// due after `retry_after`.
+    #[error("failed before sending: {error:#}")]
+    AfterClaim { error: anyhow::Error, retry_after: Duration },
+    /// The request may have left, or its outcome could not be recorded: the
+    /// row stays `sending` for the sweeper (in doubt). Never retried by the job.
+    #[error("failed after sending: {0:#}")]
+    Ambiguous(anyhow::Error),
+}
+
 /// What one send job did; the queue layer re-schedules `Retry` and
 /// dead-letters `Failed` after the last attempt.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +106,12 @@ pub enum SendResult {
     },
     /// Back in the queue: run the job again after this long.
     Retry {
+        after: Duration,
+    },
+    /// The limiter would not give a token within the wait a job may hold
+    /// a worker for: run the job again after this long (the row waits queued
+    /// for it, and is marked as waiting, so it is not taken for lost work).
+    Waiting {
         after: Duration,
     },
     InDoubt,
@@ -137,51 +169,145 @@ impl Sender {
     }
 
     /// Sends one recipient's message, at most once per claim, with one
-    /// statement per ledger read and write.
-    pub async fn send(&self, campaign_id: i64, contact_id: i64) -> anyhow::Result<SendResult> {
-        self.send_with(&Ledger::direct(self.pg.clone()), campaign_id, contact_id).await
+    /// statement per ledger read and write (no dispatch check: for sends
+    /// started by hand and tests).
+    pub async fn send(&self, campaign_id: i64, contact_id: i64) -> Result<SendResult, SendFailure> {
+        let ledger = Ledger::direct(self.pg.clone(), "direct");
+        self.send_with(&ledger, JobKey::new(campaign_id, contact_id, None)).await
     }
 
-    /// [`Sender::send`] through `ledger` (the pipeline's send workers batch
-    /// their ledger reads and writes, [`Ledger::batched`]).
-    #[tracing::instrument(skip(self, ledger), fields(campaign.id = campaign_id, contact.id = contact_id))]
-    pub async fn send_with(&self, ledger: &Ledger, campaign_id: i64, contact_id: i64) -> anyhow::Result<SendResult> {
-        let Some(limits) = ledger.limits(campaign_id).await? else {
+    /// [`Sender::send`] for the job `job`, through `ledger` (the pipeline's
+    /// send workers batch their ledger reads and writes, [`Ledger::batched`]).
+    ///
+    /// The order matters: the job first checks that its row is queued for
+    /// it and due (a stale or early job takes no rate-limiter token), then
+    /// takes a token, then claims the row, then sends; a token taken longer
+    /// than [`FRESH_TOKEN`] before the request (a stall in between) is taken
+    /// again, so a stall never releases a burst of sends.
+    #[tracing::instrument(skip(self, ledger), fields(campaign.id = job.campaign_id, contact.id = job.contact_id))]
+    pub async fn send_with(&self, ledger: &Ledger, job: JobKey) -> Result<SendResult, SendFailure> {
+        let before = SendFailure::BeforeClaim;
+        let Some(limits) = ledger.limits(job.campaign_id).await.map_err(|e| before(e.into()))? else {
             return Ok(SendResult::NothingToDo);
         };
-        // Read before the claim: a worker that cannot decrypt the token (a
-        // wrong APP_ENCRYPTION_KEY) must fail before it takes the row.
-        let token = numbers::decrypt_access_token(&self.cipher, OrgId(limits.org_id), &limits.access_token_enc)?;
-        // Waiting comes before the claim: a send held back by the limiter has
-        // not used an attempt.
-        let number =
-            NumberLimit::new(limits.phone_number_id.clone(), Rate::number_tier(f64::from(limits.throughput_per_sec))?);
-        let campaign = CampaignLimit::new(campaign_id, Rate::campaign_pace(limits.pace_per_second())?);
-        match self.limiter.acquire(&number, &campaign, self.policy.max_limiter_wait).await {
-            Ok(waited) => limiter_waited(&limits.phone_number_id, "acquired", waited),
-            Err(LimitError::WaitTooLong { waited, last }) => {
-                limiter_waited(&limits.phone_number_id, "gave_up", waited);
-                let after = last.map_or(self.policy.max_limiter_wait, |w| w.delay);
+        match ledger.peek(job).await.map_err(before)? {
+            Peek::Gone => return Ok(SendResult::NothingToDo),
+            Peek::NotDue(at) => {
+                // A job run before its back-off is over (apalis schedules in
+                // whole seconds) comes back when it is.
+                let after = (at - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(50);
                 return Ok(SendResult::Retry { after });
             }
-            Err(e) => return Err(e.into()),
+            Peek::Ready => {}
         }
-        let Some(claim) = ledger.claim(campaign_id, contact_id).await? else {
+        // A token this worker cannot decrypt (APP_ENCRYPTION_KEY rotated, or a
+        // worker with the wrong key) fails every send of the campaign: stop it.
+        let Ok(token) = numbers::decrypt_access_token(&self.cipher, OrgId(limits.org_id), &limits.access_token_enc)
+        else {
+            return self
+                .halt(
+                    job.campaign_id,
+                    "number_token_undecryptable",
+                    "the number's access token cannot be decrypted with this worker's APP_ENCRYPTION_KEY; register \
+                     the number's token again, or give the workers the key it was stored with",
+                )
+                .await;
+        };
+        let rates = Rate::number_tier(f64::from(limits.throughput_per_sec))
+            .and_then(|number| Ok((number, Rate::campaign_pace(limits.pace_per_second())?)));
+        let Ok((number_rate, campaign_rate)) = rates else {
+            return self
+                .halt(
+                    job.campaign_id,
+                    "invalid_pace",
+                    "the campaign's pace or the number's throughput is not a valid rate",
+                )
+                .await;
+        };
+        let number = NumberLimit::new(limits.phone_number_id.clone(), number_rate);
+        let campaign = CampaignLimit::new(job.campaign_id, campaign_rate);
+        let acquired = match self.acquire(&number, &campaign).await? {
+            Ok(at) => at,
+            Err(after) => return Ok(SendResult::Waiting { after }),
+        };
+        let Some(claim) = ledger.claim(job).await.map_err(before)? else {
             return Ok(SendResult::NothingToDo);
         };
         match self.prepare(ledger, &claim).await {
-            Ok(Prepared::Send(request)) => self.transmit(ledger, &claim, &token, &request).await,
-            Ok(Prepared::Done(result)) => Ok(result),
-            Err(e) => {
-                // Nothing left for Meta yet: give the row back rather than
-                // leave it in `sending` to become "outcome unknown".
-                let after = self.policy.backoff(claim.attempt);
-                let at = Utc::now() + TimeDelta::from_std(after)?;
-                let reason = "an internal error before sending; retried";
-                self.record(ledger, &claim, &Outcome::Retry { at, code: "internal_error", reason }).await?;
-                Err(e)
+            Ok(Prepared::Send(request)) => {
+                if acquired.elapsed() > FRESH_TOKEN {
+                    let wait = match self.acquire(&number, &campaign).await {
+                        Ok(Ok(_)) => None,
+                        Ok(Err(after)) => Some(after),
+                        Err(_) => Some(self.policy.base),
+                    };
+                    if let Some(after) = wait {
+                        // No fresh token: nothing has left, the row goes back as it was.
+                        let at = Utc::now() + TimeDelta::from_std(after).unwrap_or_default();
+                        self.record(ledger, &claim, &Outcome::Released { at }).await.map_err(SendFailure::Ambiguous)?;
+                        return Ok(SendResult::Retry { after });
+                    }
+                }
+                self.transmit(ledger, &claim, &token, &request).await.map_err(SendFailure::Ambiguous)
             }
+            Ok(Prepared::Done(result)) => Ok(result),
+            Err(e) => self.prepare_failed(ledger, &claim, e).await,
         }
+    }
+
+    /// One token from the number and the campaign: when it was taken, or how
+    /// long to wait before the job should try again.
+    async fn acquire(
+        &self,
+        number: &NumberLimit,
+        campaign: &CampaignLimit,
+    ) -> Result<Result<Instant, Duration>, SendFailure> {
+        match self.limiter.acquire(number, campaign, self.policy.max_limiter_wait).await {
+            Ok(waited) => {
+                limiter_waited(&number.phone_number_id, "acquired", waited);
+                Ok(Ok(Instant::now()))
+            }
+            Err(LimitError::WaitTooLong { waited, last }) => {
+                limiter_waited(&number.phone_number_id, "gave_up", waited);
+                Ok(Err(last.map_or(self.policy.max_limiter_wait, |w| w.delay)))
+            }
+            Err(e) => Err(SendFailure::BeforeClaim(e.into())),
+        }
+    }
+
+    /// Stops a campaign that cannot send at all (a systemic cause, not one
+    /// recipient's): paused with a readable reason, for an operator to fix
+    /// and resume. Its rows wait in the queue.
+    async fn halt(&self, campaign_id: i64, code: &str, reason: &str) -> Result<SendResult, SendFailure> {
+        if campaigns::pause(&self.pg, campaign_id, code, reason)
+            .await
+            .map_err(|e| SendFailure::BeforeClaim(e.into()))?
+        {
+            tracing::error!(campaign.id = campaign_id, %code, %reason, "campaign paused: it cannot send");
+        }
+        Ok(SendResult::Paused { code: code.to_owned() })
+    }
+
+    /// Preparing the message failed (nothing has left): the row goes back to
+    /// the queue after its back-off, and fails with `prepare_failed` once its
+    /// attempts are used up.
+    async fn prepare_failed(
+        &self,
+        ledger: &Ledger,
+        claim: &Claim,
+        e: anyhow::Error,
+    ) -> Result<SendResult, SendFailure> {
+        let reason = format!("the message could not be prepared: {e:#}");
+        if claim.attempts_used() >= self.policy.max_attempts {
+            let outcome = Outcome::Failed { code: "prepare_failed", reason: &reason, meta_code: None };
+            self.record(ledger, claim, &outcome).await.map_err(SendFailure::Ambiguous)?;
+            return Ok(SendResult::Failed { code: "prepare_failed".into(), attempts_exhausted: true });
+        }
+        let retry_after = self.policy.backoff(claim.attempts_used());
+        let at = Utc::now() + TimeDelta::from_std(retry_after).unwrap_or_default();
+        let outcome = Outcome::Retry { at, code: "prepare_failed", reason: &reason };
+        self.record(ledger, claim, &outcome).await.map_err(SendFailure::Ambiguous)?;
+        Err(SendFailure::AfterClaim { error: e, retry_after })
     }
 
     /// Everything between the claim and the request; no message has left.
@@ -257,12 +383,6 @@ impl Sender {
             NotSent::Connect(_) => {
                 (ErrorClass::RetryNow, "cloud_unreachable".into(), "could not reach the Cloud API".into(), None)
             }
-            NotSent::Http { status, .. } if *status >= 500 => (
-                ErrorClass::RetryNow,
-                "cloud_unavailable".into(),
-                format!("the Cloud API answered HTTP {status}"),
-                None,
-            ),
             NotSent::Http { status, .. } => {
                 (ErrorClass::Permanent, "cloud_refused".into(), format!("the Cloud API answered HTTP {status}"), None)
             }
@@ -278,7 +398,9 @@ impl Sender {
         }
         let outcome = match class {
             ErrorClass::Halt => "paused",
-            ErrorClass::RetryNow | ErrorClass::RetryLater if claim.attempt < self.policy.max_attempts => "retry",
+            ErrorClass::RetryNow | ErrorClass::RetryLater if claim.attempts_used() < self.policy.max_attempts => {
+                "retry"
+            }
             _ => "failed",
         };
         count_send(&claim.phone_number_id, outcome, &code);
@@ -295,8 +417,8 @@ impl Sender {
             return Ok(SendResult::Paused { code });
         }
         let retryable = matches!(class, ErrorClass::RetryNow | ErrorClass::RetryLater);
-        if retryable && claim.attempt < self.policy.max_attempts {
-            let after = self.policy.backoff(claim.attempt);
+        if retryable && claim.attempts_used() < self.policy.max_attempts {
+            let after = self.policy.backoff(claim.attempts_used());
             let at = Utc::now() + TimeDelta::from_std(after)?;
             self.record(ledger, claim, &Outcome::Retry { at, code: &code, reason: &reason }).await?;
             return Ok(SendResult::Retry { after });

@@ -18,7 +18,8 @@ mod support;
 /// A pipeline (as in one worker process) on the queue namespace `ns`, with
 /// lost work re-pushed after 2 s, running until the returned token is cancelled.
 async fn start(app: &TestApp, ns: &str) -> (Arc<Pipeline>, CancellationToken) {
-    let pipeline = support::pipeline(app, ns, |s, _| s.lost_work = Duration::from_secs(2)).await;
+    // Lost work is found by its age; a job may wait for the limiter for 10 s first.
+    let pipeline = support::pipeline(app, ns, |s, _| s.lost_work = Duration::from_secs(25)).await;
     (pipeline.clone(), support::spawn(pipeline))
 }
 

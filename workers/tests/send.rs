@@ -4,61 +4,14 @@
 
 use std::time::Duration;
 
-use e2e::{TestApp, redis_url};
+use e2e::TestApp;
 use serde_json::json;
 use sqlx::PgPool;
-use store::campaigns::{PlanOutcome, plan};
+use support::{EVIDENCE, queued_campaign, sender, state};
 use wa_sim::config::FaultsConfig;
-use workers::send::{RetryPolicy, SendResult, Sender};
+use workers::send::{RetryPolicy, SendResult};
 
-/// A launched, planned campaign whose recipients are queued (as the fan-out
-/// leaves them), and a sender on a fresh limiter namespace.
-async fn queued_campaign(app: &TestApp, phones: &[&str]) -> (i64, Vec<i64>) {
-    let setup = app.campaign_setup().await;
-    let contacts: Vec<_> = phones
-        .iter()
-        .enumerate()
-        .map(|(i, p)| json!({"phone": p, "name": format!("N{i}"), "tags": ["vip"], "valued_tags": {"order_id": format!("A{i}")}}))
-        .collect();
-    let ids = app.contacts(serde_json::Value::Array(contacts)).await;
-    let c = app.ready_campaign(&setup, "send test", json!({"pace_per_second": 1000})).await;
-    let id = c["id"].as_i64().unwrap();
-    assert_eq!(app.post(&format!("/v1/campaigns/{id}/launch"), json!({})).await.0, e2e::StatusCode::OK);
-    let mut tx = app.pg.begin().await.unwrap();
-    assert!(matches!(plan(&mut tx, id).await.unwrap(), PlanOutcome::Planned(_)));
-    tx.commit().await.unwrap();
-    sqlx::query(
-        "update recipients set state = 'queued', queued_at = now() where campaign_id = $1 and state = 'planned'",
-    )
-    .bind(id)
-    .execute(&app.pg)
-    .await
-    .unwrap();
-    (id, ids)
-}
-
-async fn sender(app: &TestApp, cloud: whatsapp::CloudClient) -> Sender {
-    let conn = redis::Client::open(redis_url()).unwrap().get_connection_manager().await.unwrap();
-    let prefix = format!("test-send-{}", uuid::Uuid::new_v4().simple());
-    Sender {
-        pg: app.pg.clone(),
-        cipher: app.state.cipher.clone(),
-        cloud,
-        limiter: ratelimit::Limiter::new(conn, prefix),
-        policy: RetryPolicy { max_limiter_wait: Duration::from_secs(5), ..RetryPolicy::default() },
-    }
-}
-
-async fn state(app: &TestApp, campaign: i64, contact: i64) -> (String, Option<String>, Option<String>, i32) {
-    sqlx::query_as(
-        "select state, reason_code, wamid, attempt from recipients where campaign_id = $1 and contact_id = $2",
-    )
-    .bind(campaign)
-    .bind(contact)
-    .fetch_one(&app.pg)
-    .await
-    .unwrap()
-}
+mod support;
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn a_send_job_delivered_twice_or_at_once_sends_one_message(pg: PgPool) {
@@ -123,7 +76,13 @@ async fn a_failure_before_the_request_left_is_retried_and_an_unknown_outcome_is_
     assert_eq!(s.send(campaign, ids[1]).await.unwrap(), SendResult::NothingToDo, "never retried blindly");
 
     app.sim.set_faults(FaultsConfig::default());
-    assert_eq!(s.send(campaign, ids[0]).await.unwrap(), SendResult::NothingToDo, "not before its back-off is over");
+    // Run before its back-off is over (apalis schedules in whole seconds), the
+    // job comes back when it is, rather than doing nothing and waiting for the sweep.
+    let SendResult::Retry { after } = s.send(campaign, ids[0]).await.unwrap() else { panic!("not due yet") };
+    assert!(
+        after > Duration::from_millis(500) && after <= RetryPolicy::default().backoff(1) + Duration::from_millis(100)
+    );
+    assert_eq!(state(&app, campaign, ids[0]).await.3, 1, "no attempt used");
     sqlx::query("update recipients set next_attempt_at = now() where campaign_id = $1 and contact_id = $2")
         .bind(campaign)
         .bind(ids[0])
@@ -171,20 +130,24 @@ fn back_off_doubles_from_the_base_up_to_the_cap() {
 async fn a_sender_that_died_after_the_claim_leaves_the_row_in_doubt_until_a_webhook_or_the_policy_settles_it(
     pg: PgPool,
 ) {
-    use store::recipients::{Reconciled, claim, reconcile_in_doubt, sweep_stuck_sending};
+    use store::recipients::{JobKey, claim, reconcile_in_doubt, sweep_stuck_sending};
     let app = TestApp::spawn(pg).await;
     let (campaign, ids) = queued_campaign(&app, &["+34612345601", "+34612345602", "+34612345603"]).await;
     // Three workers claimed and died before recording anything.
     for id in &ids {
-        assert!(claim(&app.pg, campaign, *id).await.unwrap().is_some());
+        assert!(claim(&app.pg, JobKey::new(campaign, *id, None), "test").await.unwrap().is_some());
     }
-    assert_eq!(sweep_stuck_sending(&app.pg, Duration::from_secs(60)).await.unwrap(), 0, "not stuck yet");
+    assert_eq!(
+        sweep_stuck_sending(&app.pg, Duration::from_secs(60), Duration::from_secs(5)).await.unwrap(),
+        0,
+        "not stuck yet"
+    );
     sqlx::query("update recipients set sending_at = now() - interval '2 minutes' where campaign_id = $1")
         .bind(campaign)
         .execute(&app.pg)
         .await
         .unwrap();
-    assert_eq!(sweep_stuck_sending(&app.pg, Duration::from_secs(60)).await.unwrap(), 3);
+    assert_eq!(sweep_stuck_sending(&app.pg, Duration::from_secs(60), Duration::from_secs(5)).await.unwrap(), 3);
     assert_eq!(state(&app, campaign, ids[0]).await.0, "in_doubt");
 
     // A status webhook carries our callback data for the first: it went out.
@@ -194,7 +157,7 @@ async fn a_sender_that_died_after_the_claim_leaves_the_row_in_doubt_until_a_webh
         let callback = Callback { campaign_id: campaign, contact_id: ids[0], attempt: 1 };
         batch.add(e2e::sim::PHONE_NUMBER_ID, "wamid.LATE", StatusKind::Sent, chrono::Utc::now(), Some(callback), None);
         let mut tx = app.pg.begin().await.unwrap();
-        let applied = apply(&mut tx, &batch).await.unwrap();
+        let applied = apply(&mut tx, &batch, &[]).await.unwrap();
         tx.commit().await.unwrap();
         applied.resolved
     };
@@ -212,8 +175,8 @@ async fn a_sender_that_died_after_the_claim_leaves_the_row_in_doubt_until_a_webh
         .execute(&app.pg)
     };
     stale(ids[1]).await.unwrap();
-    let at_most = reconcile_in_doubt(&app.pg, Duration::from_secs(600), 8).await.unwrap();
-    assert_eq!(at_most, Reconciled { failed: 1, requeued: 0 });
+    let at_most = reconcile_in_doubt(&app.pg, Duration::from_secs(600), 8, EVIDENCE, 1000).await.unwrap();
+    assert_eq!((at_most.failed, at_most.requeued.len(), at_most.resent.len()), (1, 0, 0));
     let (st, code, _, _) = state(&app, campaign, ids[1]).await;
     assert_eq!((st.as_str(), code.as_deref()), ("failed", Some("outcome_unknown")));
 
@@ -224,8 +187,8 @@ async fn a_sender_that_died_after_the_claim_leaves_the_row_in_doubt_until_a_webh
         .await
         .unwrap();
     stale(ids[2]).await.unwrap();
-    let at_least = reconcile_in_doubt(&app.pg, Duration::from_secs(600), 8).await.unwrap();
-    assert_eq!(at_least, Reconciled { failed: 0, requeued: 1 });
+    let at_least = reconcile_in_doubt(&app.pg, Duration::from_secs(600), 8, EVIDENCE, 1000).await.unwrap();
+    assert_eq!((at_least.failed, at_least.requeued.len(), at_least.resent.len()), (0, 1, 0));
     let s = sender(&app, app.state.cloud.clone()).await;
     assert!(matches!(s.send(campaign, ids[2]).await.unwrap(), SendResult::Accepted { .. }));
     assert_eq!(state(&app, campaign, ids[2]).await.3, 2, "a second attempt");
@@ -238,29 +201,29 @@ async fn a_sender_that_died_after_the_claim_leaves_the_row_in_doubt_until_a_webh
         .execute(&app.pg)
         .await
         .unwrap();
-    let capped = reconcile_in_doubt(&app.pg, Duration::from_secs(600), 8).await.unwrap();
-    assert_eq!(capped, Reconciled { failed: 1, requeued: 0 });
+    let capped = reconcile_in_doubt(&app.pg, Duration::from_secs(600), 8, EVIDENCE, 1000).await.unwrap();
+    assert_eq!((capped.failed, capped.requeued.len()), (1, 0));
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn a_late_answer_settles_a_row_the_sweeper_put_in_doubt_and_a_retry_after_finish_excludes(pg: PgPool) {
-    use store::recipients::{Outcome, claim, record, sweep_stuck_sending};
+    use store::recipients::{JobKey, Outcome, claim, record, sweep_stuck_sending};
     let app = TestApp::spawn(pg).await;
     let (campaign, ids) = queued_campaign(&app, &["+34612345601", "+34612345602"]).await;
-    let slow = claim(&app.pg, campaign, ids[0]).await.unwrap().unwrap();
+    let slow = claim(&app.pg, JobKey::new(campaign, ids[0], None), "test").await.unwrap().unwrap();
     sqlx::query("update recipients set sending_at = now() - interval '5 minutes' where campaign_id = $1")
         .bind(campaign)
         .execute(&app.pg)
         .await
         .unwrap();
-    sweep_stuck_sending(&app.pg, Duration::from_secs(60)).await.unwrap();
+    sweep_stuck_sending(&app.pg, Duration::from_secs(60), Duration::from_secs(5)).await.unwrap();
     assert_eq!(state(&app, campaign, ids[0]).await.0, "in_doubt");
     let accepted = Outcome::Accepted { wamid: "wamid.SLOW", wa_id: None };
     assert!(record(&app.pg, campaign, ids[0], slow.attempt, &accepted).await.unwrap(), "the real answer wins");
     assert_eq!(state(&app, campaign, ids[0]).await.2.as_deref(), Some("wamid.SLOW"));
 
     // A retryable answer arriving after the campaign was finished excludes the contact.
-    let late = claim(&app.pg, campaign, ids[1]).await.unwrap().unwrap();
+    let late = claim(&app.pg, JobKey::new(campaign, ids[1], None), "test").await.unwrap().unwrap();
     assert_eq!(app.post(&format!("/v1/campaigns/{campaign}/finish"), json!({})).await.0, e2e::StatusCode::OK);
     let retry = Outcome::Retry { at: chrono::Utc::now(), code: "rate_limited", reason: "throttled" };
     assert!(record(&app.pg, campaign, ids[1], late.attempt, &retry).await.unwrap());

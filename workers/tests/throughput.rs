@@ -10,6 +10,7 @@ use std::time::Duration;
 use e2e::{StatusCode, TestApp, eventually};
 use serde_json::json;
 use sqlx::PgPool;
+use store::recipients::JobKey;
 use store::{
     campaigns::{PlanOutcome, plan},
     recipients::Outcome,
@@ -51,18 +52,24 @@ async fn the_batched_ledger_claims_once_and_records_only_the_current_attempt(pg:
         .execute(&app.pg)
         .await
         .unwrap();
-    let ledger = Ledger::batched(app.pg.clone());
+    let ledger = Ledger::batched(app.pg.clone(), "test");
 
     let limits = ledger.limits(campaign).await.unwrap().expect("an active campaign has limits");
     assert_eq!(limits.pace_per_second(), 1000.0);
     // A duplicated job in the same batch: one claim between them.
-    let (a, b, other) =
-        tokio::join!(ledger.claim(campaign, ids[0]), ledger.claim(campaign, ids[0]), ledger.claim(campaign, ids[1]));
+    let (a, b, other) = tokio::join!(
+        ledger.claim(JobKey::new(campaign, ids[0], None)),
+        ledger.claim(JobKey::new(campaign, ids[0], None)),
+        ledger.claim(JobKey::new(campaign, ids[1], None))
+    );
     let (a, b, other) = (a.unwrap(), b.unwrap(), other.unwrap());
     assert_eq!(a.is_some() as u8 + b.is_some() as u8, 1, "exactly one of the two claims of one row wins");
     let other = other.expect("another row in the same batch is claimed");
     assert_eq!((other.contact_id, other.attempt), (ids[1], 1));
-    assert!(ledger.claim(campaign, ids[0]).await.unwrap().is_none(), "a late duplicate claims nothing");
+    assert!(
+        ledger.claim(JobKey::new(campaign, ids[0], None)).await.unwrap().is_none(),
+        "a late duplicate claims nothing"
+    );
 
     // Outcomes in one batch: the current attempt is recorded, a stale one is not.
     let accepted = Outcome::Accepted { wamid: "wamid.BATCH1", wa_id: Some("34612340000") };
@@ -85,7 +92,7 @@ async fn the_batched_ledger_claims_once_and_records_only_the_current_attempt(pg:
             .execute(&app.pg)
     };
     set_paused(true).await.unwrap();
-    assert!(ledger.claim(campaign, ids[2]).await.unwrap().is_none());
+    assert!(ledger.claim(JobKey::new(campaign, ids[2], None)).await.unwrap().is_none());
     tokio::time::sleep(workers::ledger::LIMITS_TTL).await;
     assert!(ledger.limits(campaign).await.unwrap().is_none());
     set_paused(false).await.unwrap();

@@ -650,7 +650,7 @@ async fn a_sender_killed_between_claim_and_record_leaves_the_row_in_doubt_until_
     sending.abort();
     assert!(sending.await.unwrap_err().is_cancelled());
     assert_eq!(row(&app, campaign, ids[0]).await.state, "sending");
-    store::recipients::sweep_stuck_sending(&app.pg, Duration::ZERO).await.unwrap();
+    store::recipients::sweep_stuck_sending(&app.pg, Duration::ZERO, Duration::from_secs(5)).await.unwrap();
     let doubt = row(&app, campaign, ids[0]).await;
     assert_eq!(
         (doubt.state.as_str(), doubt.reason_code.as_deref(), doubt.wamid),

@@ -116,6 +116,13 @@ impl ApiError {
         Self::invalid(err.code(), err.to_string(), Some(field.into()))
     }
 
+    /// The status, stable code and readable message a client is shown (the
+    /// console shows the same as the API answers).
+    pub fn describe(&self) -> (StatusCode, String, String) {
+        let (status, detail) = self.status_and_detail();
+        (status, detail.code, detail.message)
+    }
+
     fn status_and_detail(&self) -> (StatusCode, ErrorDetail) {
         let detail = |code: &str, field: Option<String>, details: Vec<RowError>| ErrorDetail {
             code: code.to_owned(),

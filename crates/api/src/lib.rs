@@ -12,6 +12,7 @@ mod routes;
 pub mod server;
 pub mod state;
 pub mod text;
+pub mod uptime;
 
 pub use config::ApiConfig;
 pub use server::{ApiServer, router};

@@ -42,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
         interval: std::time::Duration::from_secs(config.metrics_interval),
     };
     tokio::spawn(exporter.run(stop.clone()));
+    tokio::spawn(api::uptime::stamp_webhook_uptime(pg.clone(), stop.clone()));
     let serving = server.run(stop.clone().cancelled_owned());
     // After the signal, in-flight requests get DRAIN_DEADLINE to finish (a
     // stalled upload must not block the stop; its transaction rolls back).

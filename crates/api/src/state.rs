@@ -62,7 +62,7 @@ impl AppState {
 /// Product defaults an operator may change.
 #[derive(Clone, Copy, Debug)]
 pub struct Settings {
-    /// Contacts per second of "launch now" when the campaign sets no pace (P11: about 20).
+    /// Contacts per second of "launch now" when the campaign sets no pace (about 20).
     pub launch_pace_per_second: f64,
     /// Bot flows may point at loopback, private and other non-public literal
     /// addresses (`BOT_EGRESS_ALLOW_PRIVATE`, as the reply worker's).

@@ -12,8 +12,10 @@
 //! campaigns-bench report --api ... --key wce_... --campaign 1 --rows 1000000 --worker-pid 1234
 //! campaigns-bench webhooks --api ... --key wce_... --worker target/release/campaigns-worker --events 600000 --cpu api=123
 //! campaigns-bench webhooks-backpressure --api ... --key wce_... --worker ... --rate 3000 --outage-secs 300
+//! campaigns-bench chaos --dir .dev/chaos --bin target/release --recipients 3000 --pace 200 --rounds 1
 //! ```
 
+mod chaos;
 mod demo;
 mod forecast;
 mod limiter;
@@ -80,6 +82,8 @@ enum Command {
     Webhooks(webhooks::Args),
     /// Webhooks keep arriving while the status and reply consumers are stopped: ack latency, backlog, catch-up.
     WebhooksBackpressure(webhooks::BackpressureArgs),
+    /// A campaign sent on a stack of its own while its parts fail: no duplicate, nothing lost.
+    Chaos(chaos::Args),
 }
 
 #[tokio::main]
@@ -108,6 +112,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Report(args) => emit(&report::run(args).await?),
         Command::Webhooks(args) => emit(&webhooks::run(args).await?),
         Command::WebhooksBackpressure(args) => emit(&webhooks::backpressure(args).await?),
+        Command::Chaos(args) => {
+            let (result, code) = chaos::run(args).await;
+            emit(&result);
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }
     }
     Ok(())
 }

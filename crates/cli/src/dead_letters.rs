@@ -7,7 +7,7 @@ use anyhow::bail;
 use clap::Subcommand;
 use queue::{
     DeadLetters, DeadQueue, Scope,
-    dead_letters::{DeadLetterError, Deleted},
+    dead_letters::{DeadLetterError, Deleted, Replayed},
 };
 use serde_json::{Value, json};
 use store::OrgId;
@@ -77,10 +77,11 @@ pub async fn run(dl: &DeadLetters, command: DeadLetterCommand) -> anyhow::Result
             json!({"queue": queue.name(), "data": page.items, "next_cursor": page.next_cursor})
         }
         DeadLetterCommand::Replay { queue, id: Some(id), .. } => {
-            if !dl.replay(queue, Scope::Deployment, &id).await? {
-                bail!("the {queue} queue has no dead letter {id:?}");
+            match dl.replay(queue, Scope::Deployment, &id).await? {
+                Replayed::Replayed => json!({"queue": queue.name(), "replayed": 1}),
+                Replayed::NotFound => bail!("the {queue} queue has no dead letter {id:?}"),
+                Replayed::Refused { code, message } => bail!("{message} ({code})"),
             }
-            json!({"queue": queue.name(), "replayed": 1})
         }
         DeadLetterCommand::Replay { queue, id: None, org, .. } => {
             json!({"queue": queue.name(), "replayed": dl.replay_all(queue, scope(org)).await?})

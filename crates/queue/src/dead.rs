@@ -5,7 +5,7 @@
 //! once. Its payload stays in the HASH `{q}:data` and its meta in
 //! `{q}:meta:{id}`: `status`, `attempts`, `result` (the last error, as
 //! `{"Err": "..."}`) and `done_at` (Unix seconds). apalis-redis 1.0 can
-//! neither re-queue nor delete a task (reference A5), so this module does,
+//! neither re-queue nor delete a task (its 1.0 API has no call for either), so this module does,
 //! with Lua scripts that touch only ids still in the dead set.
 //!
 //! Ids are ULIDs: sorted, they are in creation order, which is the order

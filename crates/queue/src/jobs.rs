@@ -1,6 +1,6 @@
 //! The job types: small serde structs carrying ids, never snapshots of data.
 //! A handler re-reads Postgres and treats "already done" as success, so a
-//! job delivered twice is harmless (ARCHITECTURE.md, "Postgres is the truth").
+//! job delivered twice is harmless (docs/architecture.md, "Postgres is the truth").
 
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -35,6 +35,14 @@ impl Job for LaunchJob {
 pub struct SendJob {
     pub campaign_id: i64,
     pub contact_id: i64,
+    /// The row's dispatch number when this job was pushed: a job whose number
+    /// is no longer the row's was replaced by a newer push and does nothing.
+    #[serde(default)]
+    pub dispatch: i32,
+    /// Failures before the claim so far (the limiter or Postgres failing):
+    /// the back-off grows with it, and a systemic one pauses the campaign.
+    #[serde(default)]
+    pub failures: u16,
 }
 
 impl Job for SendJob {
@@ -44,6 +52,10 @@ impl Job for SendJob {
 }
 
 impl SendJob {
+    pub fn new(campaign_id: i64, contact_id: i64, dispatch: i32) -> Self {
+        Self { campaign_id, contact_id, dispatch, failures: 0 }
+    }
+
     /// The idempotency key of this send: pushing the same recipient twice
     /// while the key lives enqueues one task.
     pub fn dedupe_key(&self) -> String {

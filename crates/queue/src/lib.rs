@@ -5,6 +5,7 @@
 //! relay and queue gauges. docs/queues.md explains each choice.
 
 pub mod dead;
+pub mod dead_index;
 pub mod dead_letters;
 mod error;
 pub mod exporter;
@@ -16,7 +17,7 @@ pub mod relay;
 mod settings;
 mod supervisor;
 
-pub use dead_letters::{DeadLetters, DeadQueue, Scope};
+pub use dead_letters::{DeadLetters, DeadQueue, Replayed, Scope};
 pub use error::JobError;
 pub use exporter::Exporter;
 pub use gauges::{QueueGauges, queue_gauges};

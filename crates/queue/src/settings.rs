@@ -62,8 +62,9 @@ impl QueueSettings {
         Self {
             queue: queue.to_owned(),
             batch_size: 100,
-            heartbeat: Duration::from_secs(5),
-            missed_heartbeats: 3,
+            // A killed worker's tasks are back in the queue within ~4 s.
+            heartbeat: Duration::from_secs(2),
+            missed_heartbeats: 2,
             // Every send leaves a key until it expires: at 1,000 sends/s two
             // minutes is ~120k keys (~12 MB); enough to absorb a duplicated
             // push from the launch job and the tick racing. Re-pushes of lost

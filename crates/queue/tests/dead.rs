@@ -78,7 +78,7 @@ async fn a_failed_job_is_dead_once_and_listed_with_its_payload_error_attempts_an
     switch.failing.store(true, Ordering::SeqCst);
     let (stop, worker) = consume(&conn, &settings, &switch);
     let before = chrono::Utc::now().timestamp();
-    push(&conn, &settings, SendJob { campaign_id: 7, contact_id: 42 }, None).await;
+    push(&conn, &settings, SendJob::new(7, 42, 0), None).await;
     wait_dead(&conn, &settings.queue, 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(switch.runs.load(Ordering::SeqCst), 1, "run once, never retried");
@@ -87,7 +87,7 @@ async fn a_failed_job_is_dead_once_and_listed_with_its_payload_error_attempts_an
     let page = dead::list(&mut conn, &settings.queue, None, 10).await.unwrap();
     assert_eq!(page.next_cursor, None);
     let [task] = page.tasks.as_slice() else { panic!("one dead task: {page:?}") };
-    assert_eq!(task.payload, serde_json::json!({"campaign_id": 7, "contact_id": 42}));
+    assert_eq!(task.payload, serde_json::json!({"campaign_id": 7, "contact_id": 42, "dispatch": 0, "failures": 0}));
     assert_eq!(task.last_error.as_deref(), Some("the bot said no"));
     assert_eq!(task.attempts, 1);
     let died = task.died_at.expect("a time");
@@ -107,7 +107,7 @@ async fn a_replayed_job_runs_again_and_succeeds() {
     let switch = Switch::default();
     switch.failing.store(true, Ordering::SeqCst);
     let (stop, worker) = consume(&conn, &settings, &switch);
-    push(&conn, &settings, SendJob { campaign_id: 1, contact_id: 1 }, None).await;
+    push(&conn, &settings, SendJob::new(1, 1, 0), None).await;
     wait_dead(&conn, &settings.queue, 1).await;
     let id = dead::ids(&mut conn, &settings.queue).await.unwrap().remove(0);
 
@@ -138,7 +138,7 @@ async fn replay_all_queues_every_dead_job_and_pages_walk_them_in_order() {
     switch.failing.store(true, Ordering::SeqCst);
     let (stop, worker) = consume(&conn, &settings, &switch);
     for i in 0..5 {
-        push(&conn, &settings, SendJob { campaign_id: 1, contact_id: i }, None).await;
+        push(&conn, &settings, SendJob::new(1, i, 0), None).await;
     }
     wait_dead(&conn, &settings.queue, 5).await;
     stop.cancel();
@@ -166,7 +166,7 @@ async fn deleting_a_dead_job_removes_every_key_of_it() {
     let switch = Switch::default();
     switch.failing.store(true, Ordering::SeqCst);
     let (stop, worker) = consume(&conn, &settings, &switch);
-    push(&conn, &settings, SendJob { campaign_id: 3, contact_id: 9 }, Some("send:3:9")).await;
+    push(&conn, &settings, SendJob::new(3, 9, 0), Some("send:3:9")).await;
     wait_dead(&conn, &settings.queue, 1).await;
     stop.cancel();
     worker.await.unwrap();

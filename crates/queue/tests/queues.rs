@@ -63,7 +63,7 @@ async fn the_same_idempotency_key_pushed_twice_is_one_task() {
     let mut conn = redis().await;
     let settings = test_settings(&unique_queue("idem"));
     let mut storage = settings.storage::<SendJob>(conn.clone());
-    let job = SendJob { campaign_id: 7, contact_id: 9 };
+    let job = SendJob::new(7, 9, 0);
     for _ in 0..2 {
         storage.push_task(TaskBuilder::new(job).idempotency_key(job.dedupe_key()).build()).await.unwrap();
     }

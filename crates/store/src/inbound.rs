@@ -66,9 +66,25 @@ pub fn is_opt_out(text: &str, keywords: &[String]) -> bool {
     !word.is_empty() && keywords.contains(&word)
 }
 
-/// Records one inbound message inside the caller's transaction; `None` when
-/// it was recorded before (a duplicate) or its number is not registered.
-pub async fn record(tx: &mut PgConnection, m: &Inbound<'_>) -> sqlx::Result<Option<Recorded>> {
+/// Where an inbound message belongs, decided before anything is written
+/// ([`attribute`]), so a status batch can lock every ledger row it touches
+/// first ([`crate::statuses::apply`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribution {
+    pub org_id: i64,
+    pub number_id: i64,
+    /// The sender's phone, E.164.
+    pub phone: String,
+    pub contact_id: Option<i64>,
+    /// The ledger row `(campaign_id, contact_id)` the message answers.
+    pub ledger: Option<(i64, i64)>,
+    pub route: Route,
+    pub bot_flow_id: Option<i64>,
+    pub opted_out: bool,
+}
+
+/// Attributes one inbound message (reads only); `None` when its number is not registered.
+pub async fn attribute(tx: &mut PgConnection, m: &Inbound<'_>) -> sqlx::Result<Option<Attribution>> {
     let Some(number) = sqlx::query!(
         r#"select n.id, n.org_id, o.default_bot_flow_id, o.opt_out_keywords
            from wa_numbers n join organizations o on o.id = n.org_id where n.phone_number_id = $1"#,
@@ -126,6 +142,23 @@ pub async fn record(tx: &mut PgConnection, m: &Inbound<'_>) -> sqlx::Result<Opti
         (None, _, None) => (Route::Unattributed, None),
     };
     let opted_out = m.text.is_some_and(|t| is_opt_out(t, &number.opt_out_keywords));
+    Ok(Some(Attribution {
+        org_id: number.org_id,
+        number_id: number.id,
+        phone,
+        contact_id,
+        ledger,
+        route,
+        bot_flow_id,
+        opted_out,
+    }))
+}
+
+/// Stores an attributed message; `None` when it was stored before (a
+/// duplicate). Its reply mark and opt-out are the caller's
+/// ([`mark_replied`], [`crate::opt_outs::record_many`]).
+pub async fn insert(tx: &mut PgConnection, m: &Inbound<'_>, a: &Attribution) -> sqlx::Result<Option<Recorded>> {
+    let campaign_id = a.ledger.map(|(campaign, _)| campaign);
     let inserted = sqlx::query_scalar!(
         r#"insert into inbound_messages (wamid, org_id, number_id, contact_id, campaign_id, from_wa_id, message,
                                         received_at, route, bot_flow_id, opted_out, next_attempt_at)
@@ -133,45 +166,69 @@ pub async fn record(tx: &mut PgConnection, m: &Inbound<'_>) -> sqlx::Result<Opti
            on conflict (wamid) do nothing
            returning wamid"#,
         m.wamid,
-        number.org_id,
-        number.id,
-        contact_id,
+        a.org_id,
+        a.number_id,
+        a.contact_id,
         campaign_id,
         m.from,
         m.message,
         m.received_at,
-        route.as_str(),
-        bot_flow_id,
-        opted_out
+        a.route.as_str(),
+        a.bot_flow_id,
+        a.opted_out
     )
     .fetch_optional(&mut *tx)
     .await?;
-    if inserted.is_none() {
-        return Ok(None);
-    }
-    if let Some((campaign, contact)) = ledger {
-        sqlx::query!(
-            r#"update recipients set replied_at = $3, updated_at = now()
-               where campaign_id = $1 and contact_id = $2 and replied_at is null"#,
-            campaign,
-            contact,
-            m.received_at
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
-    if opted_out {
-        crate::opt_outs::record(
-            &mut *tx,
-            OrgId(number.org_id),
-            &phone,
-            "user_reply",
-            "replied with an opt-out keyword",
-        )
-        .await?;
-    }
-    Ok(Some(Recorded { wamid: m.wamid.to_owned(), route, campaign_id, bot_flow_id, opted_out }))
+    Ok(inserted.map(|_| Recorded {
+        wamid: m.wamid.to_owned(),
+        route: a.route,
+        campaign_id,
+        bot_flow_id: a.bot_flow_id,
+        opted_out: a.opted_out,
+    }))
 }
+
+/// The first reply of each ledger row `(campaign_id, contact_id, at)`, in one
+/// statement, in key order.
+pub async fn mark_replied(tx: &mut PgConnection, marks: &[(i64, i64, DateTime<Utc>)]) -> sqlx::Result<()> {
+    if marks.is_empty() {
+        return Ok(());
+    }
+    let mut marks = marks.to_vec();
+    marks.sort_unstable();
+    sqlx::query!(
+        r#"update recipients r set replied_at = u.at, updated_at = now()
+           from (select campaign_id, contact_id, min(at) as at
+                 from unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) as m(campaign_id, contact_id, at)
+                 group by 1, 2) u
+           where r.campaign_id = u.campaign_id and r.contact_id = u.contact_id and r.replied_at is null"#,
+        &marks.iter().map(|m| m.0).collect::<Vec<_>>(),
+        &marks.iter().map(|m| m.1).collect::<Vec<_>>(),
+        &marks.iter().map(|m| m.2).collect::<Vec<_>>()
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Records one inbound message inside the caller's transaction, reply mark
+/// and opt-out included; `None` when it was recorded before (a duplicate) or
+/// its number is not registered. The status queue does the same for a whole
+/// batch in its own order.
+pub async fn record(tx: &mut PgConnection, m: &Inbound<'_>) -> sqlx::Result<Option<Recorded>> {
+    let Some(a) = attribute(tx, m).await? else { return Ok(None) };
+    let Some(recorded) = insert(tx, m, &a).await? else { return Ok(None) };
+    if let Some((campaign, contact)) = a.ledger {
+        mark_replied(tx, &[(campaign, contact, m.received_at)]).await?;
+    }
+    if a.opted_out {
+        crate::opt_outs::record(&mut *tx, OrgId(a.org_id), &a.phone, "user_reply", REPLY_OPT_OUT).await?;
+    }
+    Ok(Some(recorded))
+}
+
+/// The reason of an opt-out by keyword.
+pub const REPLY_OPT_OUT: &str = "replied with an opt-out keyword";
 
 /// What the reply worker needs to deliver a message to its bot flow.
 #[derive(Debug, Clone)]

@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod owners;
 pub mod progress;
 pub mod recipients;
+pub mod redis_epoch;
 pub mod reports;
 pub mod statuses;
 pub mod templates;

@@ -196,7 +196,7 @@ impl StatusBatch {
 }
 
 /// What applying a batch changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
     /// Rows in `sending` or `in_doubt` that a status proved were sent.
     pub resolved: u64,
@@ -205,12 +205,19 @@ pub struct Applied {
     /// Statuses about a message that another number sent (so another
     /// organization's, or another number's of the same one): never applied.
     pub ignored: u64,
+    /// Recipients who stopped marketing messages (Meta's 131050), to record.
+    pub opt_outs: Vec<crate::opt_outs::OptOut>,
 }
 
 /// Applies a batch inside the caller's transaction: settling rows by
-/// callback data, the statuses themselves, then opt-outs (131050).
-pub async fn apply(tx: &mut PgConnection, batch: &StatusBatch) -> sqlx::Result<Applied> {
+/// callback data and the statuses themselves, after locking every ledger row
+/// they touch and the rows `(campaign_id, contact_id)` of `also_lock` (the
+/// replies of the same webhooks), in one key order. The 131050 opt-outs are
+/// returned, for the caller to record with its others in one statement.
+pub async fn apply(tx: &mut PgConnection, batch: &StatusBatch, also_lock: &[(i64, i64)]) -> sqlx::Result<Applied> {
     if batch.by_message.is_empty() {
+        let (campaigns, contacts): (Vec<i64>, Vec<i64>) = also_lock.iter().copied().unzip();
+        lock(&mut *tx, &[], &campaigns, &contacts).await?;
         return Ok(Applied::default());
     }
     let n = batch.by_message.len();
@@ -240,6 +247,17 @@ pub async fn apply(tx: &mut PgConnection, batch: &StatusBatch) -> sqlx::Result<A
         reasons.push(f.failed.as_ref().map(|(_, x)| x.reason.as_str()));
         meta_codes.push(f.failed.as_ref().and_then(|(_, x)| x.meta_code));
     }
+
+    // 0. Every row the batch can touch, locked first and in key order: the
+    //    statements below (and the reply marks of the same transaction) then
+    //    never wait on a row another status batch holds while it waits on one
+    //    of ours, so status batches cannot deadlock each other.
+    let (mut lock_campaigns, mut lock_contacts) = (cb_campaigns.clone(), cb_contacts.clone());
+    for (campaign, contact) in also_lock {
+        lock_campaigns.push(*campaign);
+        lock_contacts.push(*contact);
+    }
+    lock(&mut *tx, &wamids, &lock_campaigns, &lock_contacts).await?;
 
     // 1. A status is proof the attempt reached Meta: a row still `sending`
     //    (the webhook beat the sender's own record) or `in_doubt` (the sender
@@ -286,7 +304,8 @@ pub async fn apply(tx: &mut PgConnection, batch: &StatusBatch) -> sqlx::Result<A
                     as u(wamid, phone_number_id, sent_ts, delivered_ts, read_ts, failed_ts, code, reason, meta_code)
            ),
            m as materialized (
-               select u.*, r.campaign_id, r.contact_id, n.phone_number_id = u.phone_number_id as owned
+               select u.*, r.campaign_id, r.contact_id, n.id as number_id,
+                      n.phone_number_id = u.phone_number_id as owned
                from u
                join recipients r on r.wamid = u.wamid
                join campaigns cp on cp.id = r.campaign_id
@@ -317,7 +336,17 @@ pub async fn apply(tx: &mut PgConnection, batch: &StatusBatch) -> sqlx::Result<A
                       or (r.sent_at is null and c.any_sent is not null)
                       or (r.delivered_at is null and c.any_delivered is not null)
                       or (r.read_at is null and c.read_ts is not null))
-               returning 1
+               returning c.number_id, r.accepted_at
+           ),
+           -- Evidence for in-doubt attempts (recipients::Evidence): how late a
+           -- send of each number has had a status applied. The shard this
+           -- transaction holds (counter_shard), so consumers never wait on it.
+           marks as (
+               insert into number_status_watermarks (number_id, shard, statuses_until)
+               select number_id, counter_shard(), max(accepted_at) from done
+               where accepted_at is not null group by number_id
+               on conflict (number_id, shard)
+               do update set statuses_until = greatest(number_status_watermarks.statuses_until, excluded.statuses_until)
            )
            select (select count(*) from done) as "updated!", (select count(*) from m where not owned) as "ignored!""#,
         &wamids as &[&str],
@@ -334,8 +363,8 @@ pub async fn apply(tx: &mut PgConnection, batch: &StatusBatch) -> sqlx::Result<A
     .await?;
 
     // 3. A 131050 failure means the user stopped marketing messages from us:
-    //    record the opt-out, as a synchronous 131050 answer does, in the
-    //    organization of the number that reported it.
+    //    an opt-out, as a synchronous 131050 answer is, in the organization of
+    //    the number that reported it.
     let (opted_wamids, opted_numbers): (Vec<&str>, Vec<&str>) = wamids
         .iter()
         .zip(&numbers)
@@ -343,22 +372,51 @@ pub async fn apply(tx: &mut PgConnection, batch: &StatusBatch) -> sqlx::Result<A
         .filter(|(_, code)| **code == Some(131_050))
         .map(|((w, n), _)| (*w, *n))
         .unzip();
+    let mut opt_outs = Vec::new();
     if !opted_wamids.is_empty() {
-        sqlx::query!(
-            r#"insert into opt_outs (org_id, phone, source, reason)
-               select r.org_id, r.phone, 'meta_131050', 'the user stopped marketing messages (Meta error 131050)'
+        opt_outs = sqlx::query!(
+            r#"select r.org_id, r.phone
                from unnest($1::text[], $2::text[]) as u(wamid, phone_number_id)
                join recipients r on r.wamid = u.wamid
                join campaigns cp on cp.id = r.campaign_id
-               join wa_numbers n on n.id = cp.number_id and n.phone_number_id = u.phone_number_id
-               on conflict do nothing"#,
+               join wa_numbers n on n.id = cp.number_id and n.phone_number_id = u.phone_number_id"#,
             &opted_wamids as &[&str],
             &opted_numbers as &[&str]
         )
-        .execute(&mut *tx)
-        .await?;
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| crate::opt_outs::OptOut {
+            org_id: r.org_id,
+            phone: r.phone,
+            source: "meta_131050",
+            reason: "the user stopped marketing messages (Meta error 131050)".into(),
+        })
+        .collect();
     }
-    Ok(Applied { resolved, updated: counts.updated as u64, ignored: counts.ignored as u64 })
+    Ok(Applied { resolved, updated: counts.updated as u64, ignored: counts.ignored as u64, opt_outs })
+}
+
+/// Locks, in key order, the ledger rows with these wamids and these
+/// `(campaign_id, contact_id)` keys.
+pub async fn lock(tx: &mut PgConnection, wamids: &[&str], campaigns: &[i64], contacts: &[i64]) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"select 1 as "locked" from recipients r
+           where (r.campaign_id, r.contact_id) in (
+                     -- A union, not an `or`: each side uses its index (an `or`
+                     -- across them scans the whole ledger).
+                     select w.campaign_id, w.contact_id from recipients w where w.wamid = any($1)
+                     union
+                     select * from unnest($2::bigint[], $3::bigint[]))
+           order by r.campaign_id, r.contact_id
+           for update"#,
+        wamids as &[&str],
+        campaigns,
+        contacts
+    )
+    .fetch_all(tx)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

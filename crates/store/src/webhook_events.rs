@@ -26,6 +26,30 @@ pub async fn insert(
     .await
 }
 
+/// Records that an API process could store webhooks in the current second
+/// (each stamps every second): a second nobody stamped was an outage of the
+/// webhook endpoint, after which the evidence about in-doubt sends waits for
+/// Meta's retries (`recipients::Evidence`).
+pub async fn record_ingest_second(db: impl PgExecutor<'_>) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into webhook_ingest_seconds (second) values (date_trunc('second', now())) on conflict do nothing"
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Forgets the ingest seconds older than `older_than`.
+pub async fn prune_ingest_seconds(db: impl PgExecutor<'_>, older_than: std::time::Duration) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        "delete from webhook_ingest_seconds where second < now() - make_interval(secs => $1)",
+        older_than.as_secs_f64()
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// A claimed raw batch.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -235,4 +259,13 @@ pub async fn delete_failed(db: impl PgExecutor<'_>, org: Option<crate::OrgId>, i
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Deletes the events dead-lettered before `before` (the retention of dead
+/// letters); returns how many.
+pub async fn delete_failed_before(db: impl PgExecutor<'_>, before: chrono::DateTime<chrono::Utc>) -> sqlx::Result<u64> {
+    let done = sqlx::query!("delete from webhook_events where failed_at is not null and failed_at < $1", before)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
 }

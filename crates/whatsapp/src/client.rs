@@ -91,9 +91,8 @@ pub enum NotSent {
     /// Meta answered with a Graph error object.
     #[error("Graph error {} (HTTP {status}): {}", .error.code, .error.message)]
     Graph { status: u16, error: Box<GraphError>, classified: Classified },
-    /// A non-success answer without a Graph error body (5xx, proxy pages).
-    /// Treated as not sent because Meta reported failure; a 200 is the only
-    /// answer that means "accepted".
+    /// A 4xx answer without a Graph error body (a proxy page): the request
+    /// was refused before Meta handled it.
     #[error("HTTP {status} without a Graph error body")]
     Http { status: u16, body: String },
 }
@@ -111,6 +110,11 @@ pub enum OutcomeUnknown {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A 5xx without a Graph error body (a 502 or 504 from Meta's edge or a
+    /// proxy): the edge may have passed the request on and Meta sent it
+    /// before the answer was lost.
+    #[error("HTTP {status} without a Graph error body: the request may have been sent")]
+    ServerError { status: u16 },
 }
 
 /// Errors of the read-only and upload endpoints, where a retry is harmless.
@@ -195,15 +199,19 @@ impl CloudClient {
             let bytes = response.bytes().await.map_err(|e| unknown(e.into()))?;
             return serde_json::from_slice(&bytes).map_err(|e| unknown(e.into()));
         }
-        // Even if reading the body fails, the status already says "not sent".
+        // A Graph error body is Meta's own answer: not sent. Without one, a 4xx
+        // was refused on the way in, but a 5xx may come from an edge that had
+        // passed the request on: that outcome is unknown.
         let body = response.text().await.unwrap_or_default();
-        let cause = match parse_graph_error(&body) {
-            Some(error) => {
-                NotSent::Graph { status: status.as_u16(), classified: error.classify(), error: Box::new(error) }
+        match parse_graph_error(&body) {
+            Some(error) => Err(SendError::NotSent {
+                cause: NotSent::Graph { status: status.as_u16(), classified: error.classify(), error: Box::new(error) },
+            }),
+            None if status.is_server_error() => {
+                Err(SendError::OutcomeUnknown { cause: OutcomeUnknown::ServerError { status: status.as_u16() } })
             }
-            None => NotSent::Http { status: status.as_u16(), body: truncate(body) },
-        };
-        Err(SendError::NotSent { cause })
+            None => Err(SendError::NotSent { cause: NotSent::Http { status: status.as_u16(), body: truncate(body) } }),
+        }
     }
 
     /// One page of `GET /{version}/{waba_id}/message_templates`; pass the

@@ -1,5 +1,5 @@
 //! Creating and editing campaigns: Draft until complete, bindings checked
-//! against the template, media rules, bad input (P3, P5–P9, P13).
+//! against the template, media rules, bad input.
 
 use e2e::{
     StatusCode, TestApp,

@@ -1,4 +1,4 @@
-//! The forecast (U7): who would be sent to, one reason for everyone else,
+//! The forecast: who would be sent to, one reason for everyone else,
 //! counts, samples and the ETA.
 
 use std::collections::BTreeMap;

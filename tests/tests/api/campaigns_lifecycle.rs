@@ -1,4 +1,4 @@
-//! Launch now, schedule, cancel, finish, delete (P3, P11–P14).
+//! Launch now, schedule, cancel, finish, delete.
 
 use chrono::{Duration, Utc};
 use e2e::{
@@ -33,7 +33,7 @@ async fn launching_makes_the_campaign_active_and_records_the_launch_exactly_once
     );
     let active = &ok[0].1;
     assert_eq!(active["state"], "active");
-    assert_eq!(active["pace_per_second"], 20.0, "launch now defaults to 20 contacts/s (P11)");
+    assert_eq!(active["pace_per_second"], 20.0, "launch now defaults to 20 contacts/s");
     assert!(active["launched_at"].is_string());
 
     // The launch is in Postgres, in the same transaction: Redis is not involved.
@@ -180,7 +180,7 @@ async fn finishing_releases_the_contacts_and_stops_what_was_not_sent(pg: PgPool)
             .unwrap();
     assert_eq!(states, [("sent".into(), None), ("excluded".into(), Some("campaign_finished".into()))]);
     let forecast = app.get(&format!("/v1/campaigns/{}/forecast", second["id"])).await.1;
-    assert_eq!(forecast["will_send"], 2, "finishing released both contacts (P14): {forecast}");
+    assert_eq!(forecast["will_send"], 2, "finishing released both contacts: {forecast}");
 
     // Finishing again is harmless; a finished campaign can be deleted.
     let (status, again) = app.post(&format!("/v1/campaigns/{first_id}/finish"), json!({})).await;

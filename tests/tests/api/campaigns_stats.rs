@@ -82,7 +82,7 @@ async fn live_stats_equal_an_aggregate_over_the_ledger_after_every_outcome(pg: P
         (Some(agg.2), Some(agg.3), Some(agg.4))
     );
     assert_eq!((agg.0, agg.1, agg.2, agg.3, agg.4), (12, 10, 3, 2, 1), "the fixture");
-    // P15: received of those we could send to, read and replied of those who received.
+    // received of those we could send to, read and replied of those who received.
     assert_eq!(s["received_pct"], 30.0);
     assert_eq!(s["read_pct"], 66.7);
     assert_eq!(s["replied_pct"], 33.3);

@@ -1,4 +1,4 @@
-//! Test campaigns (P10): test phones must be contacts; same rules as real ones.
+//! Test campaigns: test phones must be contacts; same rules as real ones.
 
 use e2e::{StatusCode, TestApp, campaigns::problem_codes, code};
 use serde_json::json;

@@ -105,8 +105,7 @@ impl World {
         app.delete(&format!("/v1/api-keys/{revoked}")).await;
         let dead_event = dead_event(&app).await;
         let dead_reply = dead_reply(&app, contacts[0]).await;
-        e2e::dead::make_dead(&app, DeadQueue::Send, &[SendJob { campaign_id: campaign, contact_id: contacts[0] }])
-            .await;
+        e2e::dead::make_dead(&app, DeadQueue::Send, &[SendJob::new(campaign, contacts[0], 0)]).await;
         let (_, page) = app.get("/v1/dead-letters/send").await;
         let dead_send = page["data"][0]["id"].as_str().expect("a dead send").to_owned();
         let (_, other_key) = app.other_org().await;

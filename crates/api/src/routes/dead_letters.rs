@@ -8,7 +8,7 @@ use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use queue::{
     DeadLetters, DeadQueue, Scope,
-    dead_letters::{DeadLetter, DeadLetterError, Deleted},
+    dead_letters::{DeadLetter, DeadLetterError, Deleted, Replayed as ReplayOutcome},
 };
 use serde::{Deserialize, Serialize};
 use store::api_keys::SCOPE_ADMIN;
@@ -187,7 +187,9 @@ pub async fn replay_all(
 }
 
 /// Replays one dead letter: back in its queue with its attempts reset (a
-/// reply is delivered again with a new job).
+/// reply is delivered again with a new job). A dead send puts its recipient
+/// back in the campaign's queue with a fresh job, unless its message may
+/// have gone out (409): sending it again could duplicate it.
 #[utoipa::path(post, path = "/v1/dead-letters/{queue}/{id}/replay", tag = "dead-letters", security(("api_key" = ["admin"])),
     params(("queue" = String, Path, description = "`launch`, `send`, `reply`, `report` or `status`"),
            ("id" = String, Path, description = "The dead letter's id")),
@@ -195,6 +197,8 @@ pub async fn replay_all(
         (status = 200, body = Replayed),
         (status = 403, description = "Needs the admin scope", body = ErrorBody),
         (status = 404, description = "`unknown_queue`, or `not_found`: no such dead letter", body = ErrorBody),
+        (status = 409, description = "A send that cannot run again: `may_have_been_sent` (its outcome is unknown), \
+            `campaign_not_active`, `recipient_not_failed`, `recipient_gone` or `unreadable_job`", body = ErrorBody),
     ))]
 pub async fn replay(
     State(state): State<AppState>,
@@ -203,10 +207,11 @@ pub async fn replay(
 ) -> ApiResult<Json<Replayed>> {
     let (dl, scope) = setup(&state, &auth)?;
     let queue = queue(&name)?;
-    if !dl.replay(queue, scope, &id).await.map_err(failed)? {
-        return Err(not_found());
+    match dl.replay(queue, scope, &id).await.map_err(failed)? {
+        ReplayOutcome::Replayed => Ok(Json(Replayed { queue: queue.name().to_owned(), replayed: 1 })),
+        ReplayOutcome::NotFound => Err(not_found()),
+        ReplayOutcome::Refused { code, message } => Err(ApiError::Conflict { code, message }),
     }
-    Ok(Json(Replayed { queue: queue.name().to_owned(), replayed: 1 }))
 }
 
 /// Deletes one dead letter for good. Replies are kept (409): a message is

@@ -2,7 +2,7 @@
 
 mod api_keys;
 mod bot_flows;
-mod campaigns;
+pub(crate) mod campaigns;
 mod contacts;
 mod dead_letters;
 mod media;

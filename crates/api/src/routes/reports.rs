@@ -1,4 +1,4 @@
-//! CSV reports of a campaign's ledger (P17): requested here, built by the
+//! CSV reports of a campaign's ledger: requested here, built by the
 //! report queue (`workers::report`), downloaded as a stream of stored
 //! chunks, one at a time (constant memory for any size), gzip-encoded when
 //! the client accepts it (docs/reports.md).

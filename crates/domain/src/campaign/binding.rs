@@ -1,4 +1,4 @@
-//! How each template placeholder gets its value (P7): the same free text for
+//! How each template placeholder gets its value: the same free text for
 //! everyone, the contact's name, or one of the contact's valued tags.
 
 use serde::{Deserialize, Serialize};

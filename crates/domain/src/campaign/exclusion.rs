@@ -1,4 +1,4 @@
-//! Why a contact of a campaign's audience is not sent to (P16, U2): one
+//! Why a contact of a campaign's audience is not sent to: one
 //! stable code and one readable sentence per reason. The SQL that finds them
 //! is the `campaign_audience` function in `migrations/`; its codes are these.
 
@@ -8,7 +8,7 @@ use std::fmt;
 pub enum Exclusion {
     InvalidPhone,
     OptedOut,
-    /// Engaged by another active campaign (P14); its name when known.
+    /// Engaged by another active campaign; its name when known.
     AlreadyEngaged {
         campaign_id: i64,
         campaign_name: Option<String>,

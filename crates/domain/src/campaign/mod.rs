@@ -1,6 +1,6 @@
-//! Campaigns: their lifecycle and derived state (P3, P13), the bindings of
-//! template placeholders (P7), the rule for parameter values Meta accepts
-//! (U5), and what makes a campaign ready to launch.
+//! Campaigns: their lifecycle and derived state, the bindings of
+//! template placeholders, the rule for parameter values Meta accepts, and
+//! what makes a campaign ready to launch.
 
 mod binding;
 mod exclusion;
@@ -15,7 +15,7 @@ pub use readiness::{Audience, HeaderFormat, MediaRef, Problem, Snapshot, Templat
 pub use render::{FrozenValues, Param, render};
 
 /// Real campaigns reach production audiences; test campaigns pilot the same
-/// message to a few chosen contacts (P2, P10).
+/// message to a few chosen contacts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
@@ -71,7 +71,7 @@ impl Lifecycle {
     }
 }
 
-/// The state an operator sees (P3): Draft while something required is
+/// The state an operator sees: Draft while something required is
 /// missing or invalid, Ready when complete, then Scheduled, Active, Finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

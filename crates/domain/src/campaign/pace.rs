@@ -1,5 +1,5 @@
-//! Delivery pace bounds: "launch now" in contacts per second (P11), scheduled
-//! campaigns in contacts per hour (P12).
+//! Delivery pace bounds: "launch now" in contacts per second, scheduled
+//! campaigns in contacts per hour.
 
 /// Meta's highest throughput tier is 1,000 messages per second per number.
 pub const MAX_PACE_PER_SECOND: f64 = 1000.0;

@@ -1,5 +1,5 @@
 //! Whether a campaign is complete enough to launch, and if not, what is
-//! missing or wrong, field by field (P3: Draft vs Ready).
+//! missing or wrong, field by field (Draft vs Ready).
 //!
 //! Checked against the *current* state of what the campaign points at: a
 //! template paused at Meta after it was chosen turns a Ready campaign back

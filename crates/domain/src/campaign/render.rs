@@ -30,7 +30,7 @@ pub struct Param {
 /// The parameters of one message: header first, then the body, each in
 /// placeholder order (numeric for positional templates, binding order for
 /// named ones). A value Meta would refuse is an [`Exclusion`], never sent
-/// empty (U5); planning already excluded those contacts, so this only
+/// empty; planning already excluded those contacts, so this only
 /// happens if the rules changed in between.
 pub fn render(bindings: &[Binding], values: &FrozenValues) -> Result<Vec<Param>, Exclusion> {
     let mut params = Vec::with_capacity(bindings.len());

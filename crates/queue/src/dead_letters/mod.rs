@@ -124,6 +124,19 @@ pub struct DeadLetterPage {
     pub next_cursor: Option<String>,
 }
 
+/// What [`DeadLetters::replay`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replayed {
+    Replayed,
+    NotFound,
+    /// It is dead, but running it again would be wrong (a send whose message
+    /// may have gone out); the message says why.
+    Refused {
+        code: &'static str,
+        message: String,
+    },
+}
+
 /// What [`DeadLetters::delete`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deleted {
@@ -139,6 +152,10 @@ pub enum DeadLetterError {
     InvalidCursor(String),
     #[error(transparent)]
     Redis(#[from] redis::RedisError),
+    /// The replayed send's fresh job could not be pushed: its recipient is
+    /// queued, and the lost-work sweep pushes it within a minute.
+    #[error("pushing the replayed send's job: {0}")]
+    Push(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -157,6 +174,11 @@ pub struct DeadLetters {
 impl DeadLetters {
     pub fn new(pg: PgPool, redis: ConnectionManager, queue_prefix: impl Into<String>) -> Self {
         Self { pg, redis, prefix: queue_prefix.into() }
+    }
+
+    /// The deployment's `QUEUE_PREFIX`.
+    pub fn queue_prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// The Redis queue name of `queue` in this deployment.
@@ -199,16 +221,38 @@ impl DeadLetters {
         }
     }
 
-    /// Runs one dead letter again: an apalis task goes back to its active
+    /// Runs one dead letter again: a dead send puts its recipient back in
+    /// the queue (its retry budget starts again) with a fresh job, unless the
+    /// message may have gone out; another apalis task goes back to its active
     /// list with its attempts reset, a webhook batch back to the status
-    /// queue, a reply back to delivery with a new reply job. `false` when
-    /// there is no such dead letter (in this scope).
-    pub async fn replay(&self, queue: DeadQueue, scope: Scope, id: &str) -> Result<bool> {
+    /// queue, a reply back to delivery with a new reply job.
+    pub async fn replay(&self, queue: DeadQueue, scope: Scope, id: &str) -> Result<Replayed> {
+        let found = |n: u64| if n == 1 { Replayed::Replayed } else { Replayed::NotFound };
         match queue {
-            DeadQueue::Status => status::replay(self, scope, Some(id)).await.map(|n| n == 1),
-            DeadQueue::Reply => replies::replay(self, scope, Some(id)).await.map(|n| n == 1),
+            DeadQueue::Status => status::replay(self, scope, Some(id)).await.map(found),
+            DeadQueue::Reply => replies::replay(self, scope, Some(id)).await.map(found),
             _ => tasks::replay(self, &self.task_queue(queue), scope, id).await,
         }
+    }
+
+    /// Records whose a dead task is, as its handler gives up on it, so its
+    /// organization lists it in time proportional to the page.
+    pub async fn index(&self, queue: DeadQueue, id: &str, payload: &serde_json::Value) -> Result<()> {
+        match self.redis_queue(queue) {
+            Some(q) => tasks::index(self, &q, id, payload).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets the dead letters given up on before `before`, in every queue
+    /// but replies (a reply is the contact's message: kept); returns how many.
+    pub async fn trim(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut n = 0;
+        for queue in [DeadQueue::Launch, DeadQueue::Send, DeadQueue::Report] {
+            n += tasks::trim(self, &self.task_queue(queue), before.timestamp()).await?;
+        }
+        n += store::webhook_events::delete_failed_before(&self.pg, before).await?;
+        Ok(n)
     }
 
     /// Replays every dead letter of `queue` (in this scope); returns how many.

@@ -57,7 +57,7 @@ where
 /// Pushes `n` send jobs in chunks of 1,000 (each lands in `{q}:scheduled`).
 pub async fn push_sends(conn: &ConnectionManager, settings: &QueueSettings, n: usize) {
     let mut storage = settings.storage::<SendJob>(conn.clone());
-    let jobs: Vec<_> = (0..n as i64).map(|i| SendJob { campaign_id: 1, contact_id: i }).collect();
+    let jobs: Vec<_> = (0..n as i64).map(|i| SendJob::new(1, i, 0)).collect();
     for chunk in jobs.chunks(1_000) {
         let tasks = chunk.iter().map(|j| TaskBuilder::new(*j).build()).collect::<Vec<_>>();
         storage.push_all(futures::stream::iter(tasks)).await.unwrap();

@@ -6,12 +6,17 @@
 use sqlx::{PgConnection, PgExecutor};
 
 /// Moves up to `limit` planned recipients of an active, unpaused campaign to
-/// `queued` and returns their contact ids, for the caller to push as send
-/// jobs. Concurrent callers take disjoint rows (`skip locked`). A recipient
-/// queued here whose job is lost is found again by the sweeper (it stays
-/// `queued` in Postgres, the system of record).
-pub async fn queue_next(db: impl PgExecutor<'_>, campaign_id: i64, limit: i64) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar!(
+/// `queued` and returns their keys (with the dispatch number each job must
+/// carry), for the caller to push as send jobs. Concurrent callers take
+/// disjoint rows (`skip locked`). A recipient queued here whose job is lost
+/// is found again by the sweeper (it stays `queued` in Postgres, the system
+/// of record).
+pub async fn queue_next(
+    db: impl PgExecutor<'_>,
+    campaign_id: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<crate::recipients::JobKey>> {
+    let rows = sqlx::query!(
         r#"with picked as materialized (
                -- Materialized: evaluated once, so the limit holds (as a joined
                -- subquery it could be rescanned per row and take more). No
@@ -23,15 +28,16 @@ pub async fn queue_next(db: impl PgExecutor<'_>, campaign_id: i64, limit: i64) -
                limit $2
                for update skip locked
            )
-           update recipients r set state = 'queued', queued_at = now(), updated_at = now()
+           update recipients r set state = 'queued', queued_at = now(), dispatch = r.dispatch + 1, updated_at = now()
            from picked p
            where r.campaign_id = $1 and r.contact_id = p.contact_id
-           returning r.contact_id"#,
+           returning r.contact_id, r.dispatch"#,
         campaign_id,
         limit
     )
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|r| crate::recipients::JobKey::new(campaign_id, r.contact_id, Some(r.dispatch))).collect())
 }
 
 /// Recipients of a campaign waiting in the queue or being sent: the
@@ -69,14 +75,25 @@ pub async fn launch_due(tx: &mut PgConnection) -> sqlx::Result<Vec<i64>> {
 }
 
 /// Marks planned, active campaigns whose every recipient has an outcome
-/// (nothing planned, queued, being sent or in doubt) as fully sent; returns them.
+/// (nothing planned, queued, being sent or in doubt) as fully sent; returns
+/// them. A test campaign is finished then too, releasing its contacts: its
+/// few sends are done, and the real launch must not find them engaged.
 pub async fn mark_fully_sent(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<i64>> {
     sqlx::query_scalar!(
-        r#"update campaigns cp set fully_sent_at = now(), updated_at = now()
-           where cp.lifecycle = 'active' and cp.planned_at is not null and cp.fully_sent_at is null
-             and not exists (select 1 from recipients r
-                             where r.campaign_id = cp.id and r.state in ('planned', 'queued', 'sending', 'in_doubt'))
-           returning cp.id"#
+        r#"with done as (
+               update campaigns cp set fully_sent_at = now(), updated_at = now(),
+                      lifecycle = case when cp.kind = 'test' then 'finished' else cp.lifecycle end,
+                      finished_at = case when cp.kind = 'test' then now() else cp.finished_at end
+               where cp.lifecycle = 'active' and cp.planned_at is not null and cp.fully_sent_at is null
+                 and not exists (select 1 from recipients r
+                                 where r.campaign_id = cp.id
+                                   and r.state in ('planned', 'queued', 'sending', 'in_doubt'))
+               returning cp.id, cp.kind
+           ),
+           released as (
+               delete from engagements e using done d where e.campaign_id = d.id and d.kind = 'test'
+           )
+           select id as "id!" from done order by id"#
     )
     .fetch_all(db)
     .await

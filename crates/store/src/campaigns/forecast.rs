@@ -1,4 +1,4 @@
-//! The dry run of a launch (U7): who would be sent to and, for everyone
+//! The dry run of a launch: who would be sent to and, for everyone
 //! else, one reason — grouped in one set-based statement over the
 //! `campaign_audience` function, which the launch job plans from too.
 

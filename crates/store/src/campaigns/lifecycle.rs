@@ -1,4 +1,4 @@
-//! The lifecycle steps after editing (P3, P11, P12, P14). Each runs inside
+//! The lifecycle steps after editing. Each runs inside
 //! the caller's transaction after [`super::lock`] and the caller's checks.
 
 use chrono::{DateTime, Utc};
@@ -70,7 +70,7 @@ pub async fn unschedule(tx: &mut PgConnection, org: OrgId, id: i64) -> sqlx::Res
 /// What finishing a campaign changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FinishOutcome {
-    /// Contacts released for future campaigns (P14).
+    /// Contacts released for future campaigns.
     pub released: u64,
     /// Recipients not yet sent to, now excluded with reason `campaign_finished`.
     pub stopped: u64,

@@ -1,4 +1,4 @@
-//! CSV reports of a campaign's ledger (P17): requested through the API
+//! CSV reports of a campaign's ledger: requested through the API
 //! (the report row and its job in one transaction), built by the report
 //! queue in chunks ([`build`]), streamed on download chunk by chunk.
 //! Chunks are stored as raw deflate ([`gzip`]).

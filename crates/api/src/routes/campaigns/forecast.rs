@@ -1,4 +1,4 @@
-//! `GET /v1/campaigns/{id}/forecast`: know before you send (U7).
+//! `GET /v1/campaigns/{id}/forecast`: know before you send.
 
 use std::time::Instant;
 

@@ -170,7 +170,7 @@ impl AudienceInput {
     }
 }
 
-/// The contact ids of the test phones; every phone must be a contact (P10).
+/// The contact ids of the test phones; every phone must be a contact.
 async fn test_contacts(pg: &store::PgPool, org: OrgId, phones: &[String]) -> ApiResult<Vec<i64>> {
     if phones.len() > MAX_TEST_PHONES {
         return Err(invalid(

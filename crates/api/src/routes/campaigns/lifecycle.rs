@@ -1,4 +1,4 @@
-//! Launch now, schedule, cancel a schedule, finish (P11, P12, P14).
+//! Launch now, schedule, cancel a schedule, finish.
 
 use axum::{Json, extract::State};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -100,15 +100,22 @@ pub async fn launch(
                 .map_err(|e| ApiError::invalid("invalid_pace", e.to_string(), Some("pace_per_second".into())))
         })
         .transpose()?;
-    let media = prepare_start(&state, auth.org(), id, TimeDelta::days(7), launchable).await?;
+    start_now(&state, auth.org(), id, given).await?;
+    Ok(Json(load(&state, auth.org(), id).await?))
+}
+
+/// Launches a Ready campaign now at `pace` (else its own, else the default);
+/// the API's launch and the console's "Start now".
+pub(crate) async fn start_now(state: &AppState, org: OrgId, id: i64, pace: Option<f64>) -> ApiResult<()> {
+    let media = prepare_start(state, org, id, TimeDelta::days(7), launchable).await?;
     let mut tx = state.pg.begin().await?;
-    let record = locked(&mut tx, auth.org(), id).await?;
+    let record = locked(&mut tx, org, id).await?;
     launchable(&record)?;
     same_media(&record, media)?;
-    let pace = given.or(record.pace_per_second).unwrap_or(state.settings.launch_pace_per_second);
-    campaigns::launch(&mut tx, auth.org(), id, pace).await?;
+    let pace = pace.or(record.pace_per_second).unwrap_or(state.settings.launch_pace_per_second);
+    campaigns::launch(&mut tx, org, id, pace).await?;
     tx.commit().await?;
-    Ok(Json(load(&state, auth.org(), id).await?))
+    Ok(())
 }
 
 fn launchable(record: &CampaignRecord) -> ApiResult<()> {
@@ -201,7 +208,7 @@ pub async fn unschedule(
 }
 
 /// Finishes an Active campaign: its contacts are released for future
-/// campaigns (P14) and contacts not yet sent to are not sent to. Finishing a
+/// campaigns and contacts not yet sent to are not sent to. Finishing a
 /// finished campaign changes nothing.
 #[utoipa::path(
     post, path = "/v1/campaigns/{id}/finish", tag = "campaigns", security(("api_key" = [])),
@@ -216,23 +223,26 @@ pub async fn finish(
     auth: Auth,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<CampaignView>> {
+    finish_active(&state, auth.org(), id).await?;
+    Ok(Json(load(&state, auth.org(), id).await?))
+}
+
+/// Finishes an Active campaign (a finished one stays as it is).
+pub(crate) async fn finish_active(state: &AppState, org: OrgId, id: i64) -> ApiResult<()> {
     let mut tx = state.pg.begin().await?;
-    let record = locked(&mut tx, auth.org(), id).await?;
+    let record = locked(&mut tx, org, id).await?;
     match record.lifecycle() {
         Lifecycle::Active => {
-            let done = campaigns::finish(&mut tx, auth.org(), id).await?;
+            let done = campaigns::finish(&mut tx, org, id).await?;
             tracing::info!(campaign.id = id, released = done.released, stopped = done.stopped, "campaign finished");
             tx.commit().await?;
+            Ok(())
         }
-        Lifecycle::Finished => {}
+        Lifecycle::Finished => Ok(()),
         Lifecycle::Editable | Lifecycle::Scheduled => {
-            return Err(conflict(
-                "campaign_not_active",
-                "only an active campaign can be finished; it was never launched",
-            ));
+            Err(conflict("campaign_not_active", "only an active campaign can be finished; it was never launched"))
         }
     }
-    Ok(Json(load(&state, auth.org(), id).await?))
 }
 
 /// Resumes a campaign the engine paused (e.g. WhatsApp refused the sender:
@@ -251,12 +261,18 @@ pub async fn resume(
     auth: Auth,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<CampaignView>> {
+    resume_paused(&state, auth.org(), id).await?;
+    Ok(Json(load(&state, auth.org(), id).await?))
+}
+
+/// Resumes an Active campaign the engine paused.
+pub(crate) async fn resume_paused(state: &AppState, org: OrgId, id: i64) -> ApiResult<()> {
     let mut tx = state.pg.begin().await?;
-    let record = locked(&mut tx, auth.org(), id).await?;
+    let record = locked(&mut tx, org, id).await?;
     if record.lifecycle() != Lifecycle::Active || record.paused_at.is_none() {
         return Err(conflict("not_paused", "only an active, paused campaign can be resumed"));
     }
-    campaigns::resume(&mut tx, auth.org(), id).await?;
+    campaigns::resume(&mut tx, org, id).await?;
     tx.commit().await?;
-    Ok(Json(load(&state, auth.org(), id).await?))
+    Ok(())
 }

@@ -1,12 +1,12 @@
-//! `/v1/campaigns`: the operator's journey from Draft to Finished (P2–P14),
+//! `/v1/campaigns`: the operator's journey from Draft to Finished,
 //! and the funnel steps bots record while it runs.
 
 mod crud;
 mod forecast;
 mod funnel;
 mod input;
-mod lifecycle;
-mod stats;
+pub(crate) mod lifecycle;
+pub(crate) mod stats;
 mod view;
 
 use domain::campaign::Lifecycle;
@@ -58,7 +58,7 @@ fn ready(record: &campaigns::CampaignRecord) -> ApiResult<()> {
     })
 }
 
-/// Only Draft and Ready campaigns can change (P13).
+/// Only Draft and Ready campaigns can change.
 fn editable(lifecycle: &str) -> ApiResult<()> {
     match Lifecycle::parse(lifecycle) {
         Some(Lifecycle::Editable) => Ok(()),

@@ -1,5 +1,5 @@
 //! `GET /v1/campaigns/{id}/stats` (with an ETag) and its server-sent-event
-//! stream: live statistics (P15) from the counters the ledger's triggers
+//! stream: live statistics from the counters the ledger's triggers
 //! keep, so a read costs the same for ten contacts or ten million.
 
 use std::{collections::BTreeMap, convert::Infallible, time::Duration};
@@ -27,7 +27,7 @@ use crate::{
     state::AppState,
 };
 
-/// A campaign's live statistics. Percentages follow P15: *received by* is of
+/// A campaign's live statistics. Percentages: *received by* is of
 /// the contacts we could send to (targeted − excluded), *read by* and
 /// *replied by* are of those who received it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
