@@ -31,6 +31,24 @@ ensure_commands() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
+# Debian's Chromium and its WebDriver, for the console's browser tests
+# (the packages are chromium and chromium-driver; the commands chromium and chromedriver).
+ensure_browser() {
+  command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 && return 0
+  [[ $EUID -eq 0 ]] || { echo "missing chromium/chromedriver; install chromium and chromium-driver" >&2; exit 1; }
+  step "installing chromium and chromium-driver with apt-get"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >&2
+}
+
+# The pinned npm test tools of the browser tests (axe-core), from tests/browser/package-lock.json.
+ensure_npm_tools() {
+  [[ -f "$ROOT/tests/browser/node_modules/axe-core/axe.min.js" ]] && return 0
+  ensure_commands npm
+  step "installing the browser tests' npm tools (npm ci in tests/browser)"
+  npm ci --prefix "$ROOT/tests/browser" --no-audit --no-fund >&2
+}
+
 # Drops and recreates a database on the local server.
 fresh_database() {
   local admin="${DATABASE_URL%/*}/postgres"

@@ -3,7 +3,9 @@
 //! `#[sqlx::test]` creates, the Redis in `REDIS_URL`, and its own in-process
 //! WhatsApp Cloud API simulator ([`sim`]).
 
+pub mod browser;
 pub mod campaigns;
+pub mod console;
 pub mod dead;
 pub mod sim;
 

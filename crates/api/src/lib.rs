@@ -5,6 +5,7 @@ pub mod app_secrets;
 pub mod auth;
 pub mod cloud;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod openapi;

@@ -31,8 +31,10 @@ pub fn router(state: AppState, readiness: Readiness) -> Router {
         .split_for_parts();
     doc.merge(HealthApi::openapi());
     Router::new()
-        .merge(v1.with_state(state))
+        .merge(v1.with_state(state.clone()))
         .route("/openapi.json", get(openapi_json))
+        .route("/", get(|| async { axum::response::Redirect::to("/console") }))
+        .merge(crate::console::router().with_state(state.clone()))
         .layer(Extension(Arc::new(crate::openapi::with_common_answers(&doc))))
         .merge(process::ops::health_router(readiness))
         .fallback(|| async { ApiError::NotFound { what: "route" } })
@@ -76,6 +78,9 @@ impl ApiServer {
 
     /// Serves until `stop` completes, then lets in-flight requests finish.
     pub async fn run(self, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(stop).await
+        // The peer address reaches handlers (the console throttles sign-ins by it).
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(stop)
+            .await
     }
 }

@@ -5,6 +5,7 @@
 //! campaignsctl org create --name "Acme"            # prints the org and its first (admin) API key
 //! campaignsctl key create --org 1 --name ci [--admin]
 //! campaignsctl key revoke --org 1 --id 3
+//! campaignsctl user create --org 1 --email ops@acme.example --role admin   # prints a one-time password
 //! campaignsctl campaign plan --id 7                # plan a launched campaign's ledger now
 //! campaignsctl campaign pause --id 7 [--reason ..] # stop sending; `resume` restarts it
 //! campaignsctl queues                              # depth, age, in-flight and dead letters per queue
@@ -26,7 +27,7 @@ use serde_json::json;
 use store::{
     OrgId, api_keys,
     campaigns::{self, PlanOutcome},
-    orgs,
+    operators, orgs,
 };
 
 #[derive(Debug, Parser)]
@@ -51,6 +52,9 @@ enum Command {
     /// API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Console accounts (operators sign in with an email and a password).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Campaigns.
     #[command(subcommand)]
     Campaign(CampaignCommand),
@@ -117,6 +121,20 @@ enum KeyCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a console account with a random password, printed once.
+    Create {
+        #[arg(long)]
+        org: i64,
+        #[arg(long)]
+        email: String,
+        /// `admin` (also manages accounts and API keys) or `operator`.
+        #[arg(long, default_value = "operator")]
+        role: String,
+    },
+}
+
 /// Names of organizations and keys: 1 to 200 characters after trimming.
 fn checked_name<'a>(flag: &str, name: &'a str) -> anyhow::Result<&'a str> {
     let name = name.trim();
@@ -124,6 +142,32 @@ fn checked_name<'a>(flag: &str, name: &'a str) -> anyhow::Result<&'a str> {
         bail!("{flag} must be 1 to 200 characters");
     }
     Ok(name)
+}
+
+async fn user_create(pg: &store::PgPool, org: i64, email: &str, role: &str) -> anyhow::Result<serde_json::Value> {
+    let Some(role) = operators::Role::parse(role) else { bail!("--role must be admin or operator") };
+    let email = email.trim().to_lowercase();
+    if email.len() < 3 || email.len() > 254 || !email.contains('@') || email.chars().any(char::is_control) {
+        bail!("--email must be an email address");
+    }
+    if orgs::get(pg, OrgId(org)).await?.is_none() {
+        bail!("there is no organization {org}");
+    }
+    let password = operators::generate_password();
+    let hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || operators::hash_password(&password)).await?
+    };
+    match operators::create(pg, OrgId(org), &email, role, &hash).await {
+        Ok(id) => Ok(json!({
+            "user": {"id": id, "org": org, "email": email, "role": role.as_str()},
+            "password": password,
+            "sign_in": "/console/sign-in",
+            "note": "the password is shown only now; pass it on securely",
+        })),
+        Err(operators::CreateError::EmailTaken) => bail!("an account with the email {email} already exists"),
+        Err(operators::CreateError::Db(e)) => Err(e.into()),
+    }
 }
 
 #[tokio::main]
@@ -153,6 +197,7 @@ async fn main() -> anyhow::Result<()> {
             let key = api_keys::create(&pg, OrgId(org), name, &scopes).await?;
             json!({"api_key": key.key, "secret": key.secret})
         }
+        Command::User(UserCommand::Create { org, email, role }) => user_create(&pg, org, &email, &role).await?,
         Command::Campaign(CampaignCommand::Plan { id }) => {
             let started = std::time::Instant::now();
             let mut tx = pg.begin().await?;

@@ -98,3 +98,36 @@ async fn dead_letters_queues_and_campaign_pause_resume_from_the_command_line(pg:
     assert!(!paused);
     assert!(ctl(&pg, &prefix, &["campaign", "resume", "--id", &id]).unwrap_err().contains("not paused"));
 }
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn user_create_prints_a_one_time_password_that_signs_in_and_refuses_what_it_must(pg: PgPool) {
+    let org: i64 = sqlx::query_scalar("insert into organizations (name) values ('Acme') returning id")
+        .fetch_one(&pg)
+        .await
+        .unwrap();
+    let org_arg = org.to_string();
+    let out =
+        ctl(&pg, "", &["user", "create", "--org", &org_arg, "--email", "Ops@Acme.example", "--role", "admin"]).unwrap();
+    assert_eq!(out["user"]["email"], "ops@acme.example", "stored in lower case");
+    assert_eq!(out["user"]["role"], "admin");
+    let password = out["password"].as_str().unwrap();
+    assert!(password.len() >= 16, "{password}");
+    // Only an Argon2id hash is stored, and the password matches it.
+    let hash: String = sqlx::query_scalar("select password_hash from operators where email = 'ops@acme.example'")
+        .fetch_one(&pg)
+        .await
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$") && !hash.contains(password), "{hash}");
+    assert!(store::operators::verify_password(password, &hash));
+    for (args, expected) in [
+        (vec!["--org", &org_arg, "--email", "ops@acme.example", "--role", "admin"], "already exists"),
+        (vec!["--org", &org_arg, "--email", "ana@acme.example", "--role", "owner"], "--role must be"),
+        (vec!["--org", &org_arg, "--email", "not-an-email", "--role", "operator"], "--email must be"),
+        (vec!["--org", "999999", "--email", "ana@acme.example", "--role", "operator"], "no organization"),
+    ] {
+        let mut full = vec!["user", "create"];
+        full.extend(args);
+        let err = ctl(&pg, "", &full).unwrap_err();
+        assert!(err.contains(expected), "{full:?}: {err}");
+    }
+}

@@ -7,6 +7,7 @@ mod bot_flows;
 mod campaigns_edit;
 mod campaigns_forecast;
 mod campaigns_lifecycle;
+mod campaigns_recipients;
 mod campaigns_stats;
 mod campaigns_test;
 mod contacts_bulk;

@@ -20,6 +20,9 @@
 //!   literal, through DNS and through a redirect, and never stores a target's body.
 //! - `contacts`: a deleted contact is never messaged, and re-importing it
 //!   cannot put one person in two active campaigns.
+//! - `console`: every console route (`api::console::ROUTES`) but the public
+//!   ones needs a session; another organization's operator reaches nothing;
+//!   forms need the session's CSRF token; hostile queries are 4xx pages.
 //! - `secrets`: a full scenario's logs and answers never show a token, app
 //!   secret, bot secret, API key or the encryption key.
 //!
@@ -27,11 +30,14 @@
 //! match the documented schema ([`world::World::check`]).
 
 mod auth;
+mod console;
 mod contacts;
 mod doc;
 mod egress;
 mod fuzz;
 mod hostile;
+#[path = "../support/pipeline.rs"]
+mod pipeline;
 mod secrets;
 mod tenancy;
 mod webhooks;

@@ -13,17 +13,12 @@ use std::{
     time::Duration,
 };
 
+use crate::pipeline::pipeline;
 use axum::{http::StatusCode as HttpStatus, routing::post};
 use e2e::{StatusCode, TestApp, eventually, sim};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 use tracing_subscriber::fmt::MakeWriter;
-use workers::{
-    pipeline::{Pipeline, Settings, run},
-    reply::{Replier, ReplyPolicy},
-    send::{RetryPolicy, Sender},
-};
 
 const BOT_SECRET: &str = "0123456789abcdef-bot-secret-never-logged";
 
@@ -78,26 +73,6 @@ async fn bot() -> String {
     let url = format!("http://{}/bot", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
-}
-
-async fn pipeline(app: &TestApp) -> CancellationToken {
-    let ns = format!("test{}.", uuid::Uuid::new_v4().simple());
-    let redis = queue::connect(&e2e::redis_url()).await.unwrap();
-    let sender = Sender {
-        pg: app.pg.clone(),
-        cipher: app.state.cipher.clone(),
-        cloud: app.state.cloud.clone(),
-        limiter: ratelimit::Limiter::new(redis.clone(), ns.clone()),
-        policy: RetryPolicy::default(),
-    };
-    let mut settings = Settings::new(format!("test-{}", uuid::Uuid::new_v4().simple()));
-    settings.queue_prefix = ns;
-    settings.tick = Duration::from_millis(200);
-    let policy = ReplyPolicy { base: Duration::from_millis(50), allow_private: true, ..ReplyPolicy::default() };
-    let replier = Replier::new(app.pg.clone(), app.state.cipher.clone(), policy).unwrap();
-    let stop = CancellationToken::new();
-    tokio::spawn(run(Arc::new(Pipeline { settings, pg: app.pg.clone(), redis, sender, replier }), stop.clone()));
-    stop
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]

@@ -127,6 +127,8 @@ pub struct Selection<'a> {
     pub kind: Option<&'a str>,
     /// Only these stored lifecycle steps.
     pub lifecycle: Option<&'a str>,
+    /// Only campaigns whose name contains this text (case-insensitive).
+    pub name_contains: Option<&'a str>,
     /// Ids after this one.
     pub after: Option<i64>,
     pub limit: i64,
@@ -158,6 +160,7 @@ pub async fn select(db: impl PgExecutor<'_>, org: OrgId, s: Selection<'_>) -> sq
              and ($3::text is null or cp.kind = $3)
              and ($4::text is null or cp.lifecycle = $4)
              and cp.id > coalesce($5::bigint, 0)
+             and ($7::text is null or strpos(lower(cp.name), lower($7)) > 0)
            order by cp.id
            limit $6"#,
         org.0,
@@ -166,6 +169,7 @@ pub async fn select(db: impl PgExecutor<'_>, org: OrgId, s: Selection<'_>) -> sq
         s.lifecycle,
         s.after,
         s.limit.max(1),
+        s.name_contains,
     )
     .fetch_all(db)
     .await

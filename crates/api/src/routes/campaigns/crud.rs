@@ -195,8 +195,13 @@ pub async fn list(
         CampaignState::Active => Lifecycle::Active,
         CampaignState::Finished => Lifecycle::Finished,
     });
-    let selection =
-        Selection { kind: Some(kind.as_str()), lifecycle: lifecycle.map(Lifecycle::as_str), after, limit, id: None };
+    let selection = Selection {
+        kind: Some(kind.as_str()),
+        lifecycle: lifecycle.map(Lifecycle::as_str),
+        after,
+        limit,
+        ..Selection::default()
+    };
     let records = campaigns::select(&state.pg, auth.org(), selection).await?;
     let next_cursor = (records.len() as i64 == limit).then(|| records.last().map(|r| format!("c{}", r.id))).flatten();
     let data = records.into_iter().map(CampaignView::from).filter(|v| wanted.is_none_or(|w| v.state == w)).collect();

@@ -6,6 +6,7 @@ mod forecast;
 mod funnel;
 mod input;
 pub(crate) mod lifecycle;
+mod recipients;
 pub(crate) mod stats;
 mod view;
 
@@ -29,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::resume))
         .routes(routes!(funnel::record))
         .routes(routes!(funnel::summary))
+        .routes(routes!(recipients::list))
         .routes(routes!(stats::stats))
         .routes(routes!(stats::stream))
 }

@@ -82,7 +82,7 @@ pub struct ReasonCount {
 }
 
 /// The readable text of a reason code kept by the counters.
-fn reason_text(code: &str) -> String {
+pub(crate) fn reason_text(code: &str) -> String {
     let text = match code {
         "invalid_phone" => "the phone number is not a valid international number",
         "opted_out" => "the contact opted out of campaigns",

@@ -1,0 +1,254 @@
+//! A campaign's page: its live statistics, the pause banner, the reasons
+//! contacts were not sent to, and the recipients table — each contact's
+//! outcome and readable reason, filterable by outcome and reason and
+//! searchable by phone.
+
+use std::{convert::Infallible, time::Duration};
+
+use askama::Template;
+use axum::{
+    extract::{Path, Query, State},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+};
+use axum_extra::extract::cookie::CookieJar;
+use chrono::Utc;
+use domain::campaign::Lifecycle;
+use serde::Deserialize;
+use store::{
+    campaigns,
+    recipient_list::{self, Filter, Outcome, Recipient},
+};
+
+use super::{
+    assets,
+    pages::{Badge, Frame, badge, maybe_when, render, when},
+    session::{self, Rejection, Signed},
+};
+use crate::{error::ApiError, routes::campaigns::stats, state::AppState};
+
+const PAGE: i64 = 50;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RecipientsQuery {
+    outcome: Option<String>,
+    reason: Option<String>,
+    q: Option<String>,
+    after: Option<i64>,
+}
+
+/// One row of the recipients table.
+#[derive(Debug)]
+struct Row {
+    phone: String,
+    name: String,
+    outcome: &'static str,
+    reason: String,
+    accepted_at: String,
+    delivered_at: String,
+    read_at: String,
+    replied_at: String,
+    failed_at: String,
+    funnel: String,
+}
+
+fn outcome_label(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pending => "Not sent yet",
+        Outcome::Received => "Received",
+        Outcome::Read => "Read",
+        Outcome::Replied => "Replied",
+        Outcome::NotSent => "Not sent",
+        Outcome::InDoubt => "In doubt",
+    }
+}
+
+fn row(r: &Recipient) -> Row {
+    Row {
+        phone: r.phone.clone(),
+        name: r.name.clone().unwrap_or_else(|| "—".to_owned()),
+        outcome: outcome_label(r.outcome()),
+        // The ledger keeps Meta's text for failures; exclusions have only their code.
+        reason: match (&r.reason, &r.reason_code) {
+            (Some(text), Some(code)) => format!("{text} ({code})"),
+            (None, Some(code)) => format!("{} ({code})", stats::reason_text(code)),
+            _ => String::new(),
+        },
+        accepted_at: maybe_when(&r.accepted_at),
+        delivered_at: maybe_when(&r.delivered_at),
+        read_at: maybe_when(&r.read_at),
+        replied_at: maybe_when(&r.replied_at),
+        failed_at: maybe_when(&r.failed_at),
+        funnel: r.funnel_steps.join(" → "),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/campaign.html")]
+struct CampaignPage {
+    frame: Frame,
+    id: i64,
+    name: String,
+    kind: String,
+    badge: Badge,
+    paused: Option<String>,
+    can_start: bool,
+    can_finish: bool,
+    stats: stats::Stats,
+    eta: String,
+    live: bool,
+    live_js: String,
+    problems: Vec<String>,
+    outcomes: Vec<(&'static str, &'static str)>,
+    outcome: String,
+    reason: String,
+    q: String,
+    rows: Vec<Row>,
+    next: Option<String>,
+    shown_at: String,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    signed: Signed,
+    jar: CookieJar,
+    Path(id): Path<i64>,
+    Query(query): Query<RecipientsQuery>,
+) -> Result<Response, Rejection> {
+    let org = signed.org();
+    let record = campaigns::get(&state.pg, org, id).await?.ok_or(ApiError::NotFound { what: "campaign" })?;
+    let counters = campaigns::stats::counters(&state.pg, id).await?;
+    let now = Utc::now();
+    let stats = stats::compute(&record, &counters, now);
+    let outcome = query.outcome.as_deref().and_then(Outcome::parse);
+    let q = query.q.unwrap_or_default().trim().to_owned();
+    let reason = query.reason.unwrap_or_default().trim().to_owned();
+    crate::text::check_line(&q, "q")?;
+    crate::text::check_line(&reason, "reason")?;
+    let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+    let recipients = recipient_list::page(
+        &state.pg,
+        org,
+        id,
+        Filter {
+            outcome,
+            reason: Some(reason.as_str()).filter(|r| !r.is_empty()),
+            phone: Some(digits.as_str()).filter(|d| !d.is_empty()),
+            after: query.after,
+            limit: PAGE + 1,
+        },
+    )
+    .await?
+    .ok_or(ApiError::NotFound { what: "campaign" })?;
+    let more = recipients.len() as i64 > PAGE;
+    let rows: Vec<Row> = recipients.iter().take(PAGE as usize).map(row).collect();
+    let next = more.then(|| {
+        let last = recipients[PAGE as usize - 1].contact_id;
+        let mut url = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(o) = outcome {
+            url.append_pair("outcome", o.as_str());
+        }
+        if !reason.is_empty() {
+            url.append_pair("reason", &reason);
+        }
+        if !q.is_empty() {
+            url.append_pair("q", &q);
+        }
+        url.append_pair("after", &last.to_string());
+        format!("/console/campaigns/{id}?{}#recipients", url.finish())
+    });
+    let lifecycle = record.lifecycle();
+    let (jar, notice) = session::take_notice(jar);
+    let page = CampaignPage {
+        frame: Frame::new(&signed, "campaigns", notice),
+        id,
+        name: record.name.clone(),
+        kind: record.kind.clone(),
+        badge: badge(&record),
+        paused: record.paused_at.map(|_| record.pause_reason.clone().unwrap_or_else(|| "paused".to_owned())),
+        can_start: lifecycle == Lifecycle::Editable && record.problems().is_empty(),
+        can_finish: lifecycle == Lifecycle::Active,
+        eta: stats.finishes_at.as_ref().map_or_else(|| "—".to_owned(), when),
+        live: lifecycle != Lifecycle::Finished,
+        live_js: assets::url("live-stats"),
+        problems: if lifecycle == Lifecycle::Editable {
+            record.problems().into_iter().map(|p| p.message).collect()
+        } else {
+            vec![]
+        },
+        stats,
+        outcomes: Outcome::ALL.iter().map(|o| (o.as_str(), outcome_label(*o))).collect(),
+        outcome: outcome.map_or("", Outcome::as_str).to_owned(),
+        reason,
+        q,
+        rows,
+        next,
+        shown_at: when(&now),
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+/// The statistics as server-sent events for the page's live numbers: a
+/// `stats` event at once and whenever they change (checked every second).
+pub async fn live(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>) -> Result<Response, Rejection> {
+    let org = signed.org();
+    campaigns::get(&state.pg, org, id).await?.ok_or(ApiError::NotFound { what: "campaign" })?;
+    let stream = LiveStream { state, token: signed.token, org, id, last: String::new(), first: true, done: false };
+    let events = futures::stream::unfold(stream, |mut s| async move {
+        let event = s.next().await?;
+        Some((Ok::<_, Infallible>(event), s))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+}
+
+/// The state of one page's statistics stream.
+struct LiveStream {
+    state: AppState,
+    /// The session's cookie token: a signed-out session's stream ends.
+    token: String,
+    org: store::OrgId,
+    id: i64,
+    /// The last event sent.
+    last: String,
+    first: bool,
+    /// The finished campaign's last event was sent.
+    done: bool,
+}
+
+impl LiveStream {
+    /// The next event: at once the first time, then when the statistics
+    /// change (checked every second); `None` ends the stream (finished,
+    /// deleted, signed out — checked every 5 s — or the database went away).
+    async fn next(&mut self) -> Option<Event> {
+        if self.done {
+            return None;
+        }
+        let mut ticks = 0u32;
+        loop {
+            if !self.first {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                ticks += 1;
+                if ticks % 5 == 0 && !store::operators::session_live(&self.state.pg, &self.token).await.ok()? {
+                    return None;
+                }
+            }
+            self.first = false;
+            let record = campaigns::get(&self.state.pg, self.org, self.id).await.ok().flatten()?;
+            let counters = campaigns::stats::counters(&self.state.pg, self.id).await.ok()?;
+            let stats = stats::compute(&record, &counters, Utc::now());
+            let mut json = serde_json::to_value(&stats).ok()?;
+            json["finishes_at_text"] = stats.finishes_at.as_ref().map_or_else(|| "—".into(), |at| when(at).into());
+            let text = json.to_string();
+            self.done = stats.lifecycle == "finished";
+            if text != self.last {
+                self.last.clone_from(&text);
+                return Some(Event::default().event("stats").data(text));
+            }
+            if self.done {
+                return None;
+            }
+        }
+    }
+}

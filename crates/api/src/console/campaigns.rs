@@ -1,0 +1,235 @@
+//! The campaign list (Real and Test tabs, search, state filter, pages) and
+//! the lifecycle actions its rows and the campaign page post.
+
+use askama::Template;
+use axum::{
+    Form,
+    extract::{Path, Query, State},
+    http::HeaderMap,
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::cookie::CookieJar;
+use domain::campaign::Lifecycle;
+use serde::Deserialize;
+use store::campaigns::{self, CampaignRecord, Selection};
+
+use super::{
+    pages::{Badge, Frame, badge, maybe_when, render},
+    session::{self, Rejection, Signed},
+};
+use crate::{routes::campaigns::lifecycle, state::AppState};
+
+const PAGE: usize = 25;
+
+/// The states an operator filters by (the badge words).
+const STATES: [(&str, &str); 6] = [
+    ("draft", "Draft"),
+    ("ready", "Ready to launch"),
+    ("scheduled", "Scheduled"),
+    ("active", "Active"),
+    ("paused", "Paused"),
+    ("finished", "Finished"),
+];
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    kind: Option<String>,
+    q: Option<String>,
+    state: Option<String>,
+    after: Option<i64>,
+}
+
+/// One row of the list, with the actions its state allows.
+#[derive(Debug)]
+struct Row {
+    id: i64,
+    name: String,
+    badge: Badge,
+    template: String,
+    scheduled_at: String,
+    can_start: bool,
+    can_finish: bool,
+    can_resume: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/campaigns.html")]
+struct ListPage {
+    frame: Frame,
+    test_tab: bool,
+    q: String,
+    state: String,
+    states: Vec<(&'static str, &'static str)>,
+    rows: Vec<Row>,
+    next: Option<String>,
+    filtered: bool,
+}
+
+/// Whether the campaign's badge is the state filtered by (its class is the state's code).
+fn matches_state(record: &CampaignRecord, state: &str) -> bool {
+    badge(record).class == state
+}
+
+fn row(record: &CampaignRecord) -> Row {
+    let lifecycle = record.lifecycle();
+    let paused = record.paused_at.is_some();
+    Row {
+        id: record.id,
+        name: record.name.clone(),
+        badge: badge(record),
+        template: match (&record.template_name, &record.template_language) {
+            (Some(name), Some(language)) => format!("{name} ({language})"),
+            _ => "—".to_owned(),
+        },
+        scheduled_at: maybe_when(&record.scheduled_at),
+        can_start: lifecycle == Lifecycle::Editable && record.problems().is_empty(),
+        can_finish: lifecycle == Lifecycle::Active,
+        can_resume: lifecycle == Lifecycle::Active && paused,
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    signed: Signed,
+    jar: CookieJar,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, Rejection> {
+    let test_tab = query.kind.as_deref() == Some("test");
+    let q = query.q.unwrap_or_default().trim().to_owned();
+    crate::text::check_line(&q, "q")?;
+    let wanted = query.state.filter(|s| STATES.iter().any(|(code, _)| code == s));
+    let lifecycle = wanted.as_deref().map(|s| match s {
+        "draft" | "ready" => "editable",
+        "paused" => "active",
+        other => other,
+    });
+    // Ready and Paused are read off the rows; read on until a page is full.
+    let mut rows = Vec::new();
+    let mut after = query.after;
+    let mut more = false;
+    loop {
+        let batch = campaigns::select(
+            &state.pg,
+            signed.org(),
+            Selection {
+                kind: Some(if test_tab { "test" } else { "real" }),
+                lifecycle,
+                name_contains: Some(q.as_str()).filter(|q| !q.is_empty()),
+                after,
+                limit: 200,
+                ..Selection::default()
+            },
+        )
+        .await?;
+        let full = batch.len() == 200;
+        for record in &batch {
+            after = Some(record.id);
+            if wanted.as_deref().is_none_or(|s| matches_state(record, s)) {
+                if rows.len() == PAGE {
+                    more = true;
+                    break;
+                }
+                rows.push(row(record));
+            }
+        }
+        if more || !full {
+            break;
+        }
+    }
+    let next = more.then(|| {
+        let last = rows.last().map_or(0, |r| r.id);
+        let mut url = url::form_urlencoded::Serializer::new(String::new());
+        url.append_pair("kind", if test_tab { "test" } else { "real" });
+        if !q.is_empty() {
+            url.append_pair("q", &q);
+        }
+        if let Some(s) = &wanted {
+            url.append_pair("state", s);
+        }
+        url.append_pair("after", &last.to_string());
+        format!("/console/campaigns?{}", url.finish())
+    });
+    let (jar, notice) = session::take_notice(jar);
+    let page = ListPage {
+        frame: Frame::new(&signed, "campaigns", notice),
+        test_tab,
+        filtered: !q.is_empty() || wanted.is_some(),
+        q,
+        state: wanted.unwrap_or_default(),
+        states: STATES.to_vec(),
+        rows,
+        next,
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ActionForm {
+    csrf: String,
+    /// Where to go back to (the list or the campaign page).
+    back: Option<String>,
+}
+
+/// Runs a lifecycle action and goes back with a notice saying what happened
+/// (or why it could not).
+async fn act(
+    signed: &Signed,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    form: &ActionForm,
+    id: i64,
+    done: &str,
+    action: impl Future<Output = crate::error::ApiResult<()>>,
+) -> Result<Response, Rejection> {
+    signed.check_csrf(&form.csrf)?;
+    let back = form
+        .back
+        .as_deref()
+        .filter(|b| b.starts_with("/console/") && !b.starts_with("//"))
+        .map_or_else(|| format!("/console/campaigns/{id}"), str::to_owned);
+    let text = match action.await {
+        Ok(()) => done.to_owned(),
+        Err(e @ crate::error::ApiError::Internal(_)) => return Err(e.into()),
+        Err(e) => {
+            let (_, code, message) = e.describe();
+            format!("Not done: {message} ({code})")
+        }
+    };
+    Ok((session::notice(jar, &text, session::https(headers)), Redirect::to(&back)).into_response())
+}
+
+pub async fn start(
+    State(state): State<AppState>,
+    signed: Signed,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<ActionForm>,
+) -> Result<Response, Rejection> {
+    let org = signed.org();
+    act(&signed, jar, &headers, &form, id, "The campaign started.", lifecycle::start_now(&state, org, id, None)).await
+}
+
+pub async fn finish(
+    State(state): State<AppState>,
+    signed: Signed,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<ActionForm>,
+) -> Result<Response, Rejection> {
+    let org = signed.org();
+    act(&signed, jar, &headers, &form, id, "The campaign is finished.", lifecycle::finish_active(&state, org, id)).await
+}
+
+pub async fn resume(
+    State(state): State<AppState>,
+    signed: Signed,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<ActionForm>,
+) -> Result<Response, Rejection> {
+    let org = signed.org();
+    act(&signed, jar, &headers, &form, id, "Sending resumed.", lifecycle::resume_paused(&state, org, id)).await
+}

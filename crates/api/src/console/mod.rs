@@ -1,0 +1,86 @@
+//! The operator console: server-rendered pages under `/console`, signed in
+//! with an operator account (never an API key).
+//!
+//! Every page is an askama template (`templates/console/`) rendered from the
+//! same store functions the `/v1` routes use; every action is a plain form
+//! post answered with a redirect, so the console works without JavaScript.
+//! Two small scripts of our own improve it: live statistics over SSE and
+//! confirmations. Pages are sent with a strict Content-Security-Policy.
+
+mod assets;
+mod campaign;
+mod campaigns;
+pub(crate) mod pages;
+pub(crate) mod session;
+mod sign_in;
+
+use axum::{
+    Router,
+    extract::Request,
+    http::{HeaderValue, header},
+    middleware::{self, Next},
+    response::{Redirect, Response},
+    routing::{get, post},
+};
+
+use crate::state::AppState;
+
+/// Every console route (method, path), public ones first. The security suite
+/// walks this list (sign-in required, tenants kept apart, CSRF, hostile
+/// input): add a route here when it is added to [`router`].
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/console"),
+    ("GET", "/console/sign-in"),
+    ("POST", "/console/sign-in"),
+    ("GET", "/console/assets/{name}"),
+    ("POST", "/console/sign-out"),
+    ("POST", "/console/sign-out-everywhere"),
+    ("GET", "/console/campaigns"),
+    ("GET", "/console/campaigns/{id}"),
+    ("GET", "/console/campaigns/{id}/live"),
+    ("POST", "/console/campaigns/{id}/start"),
+    ("POST", "/console/campaigns/{id}/finish"),
+    ("POST", "/console/campaigns/{id}/resume"),
+];
+
+/// The routes anyone may reach (the rest need a signed-in operator).
+pub const PUBLIC_ROUTES: usize = 4;
+
+/// The console's routes; the API router serves them beside `/v1`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(|| async { Redirect::to("/console/campaigns") }))
+        .route("/console/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/console/sign-out", post(sign_in::sign_out))
+        .route("/console/sign-out-everywhere", post(sign_in::sign_out_everywhere))
+        .route("/console/campaigns", get(campaigns::list))
+        .route("/console/campaigns/{id}", get(campaign::page))
+        .route("/console/campaigns/{id}/live", get(campaign::live))
+        .route("/console/campaigns/{id}/start", post(campaigns::start))
+        .route("/console/campaigns/{id}/finish", post(campaigns::finish))
+        .route("/console/campaigns/{id}/resume", post(campaigns::resume))
+        .route("/console/assets/{name}", get(assets::serve))
+        .layer(middleware::from_fn(security_headers))
+}
+
+/// What every console answer carries: no framing, no sniffing, scripts and
+/// styles from this origin only, pages never cached.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let is_asset = request.uri().path().starts_with("/console/assets/");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    if !is_asset {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}

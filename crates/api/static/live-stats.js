@@ -1,0 +1,48 @@
+// Live statistics on a campaign page: listens to the page's server-sent
+// events (`data-live` on the statistics section) and writes each number
+// into the element that shows it (`data-stat="name"`). Without JavaScript
+// the page shows the numbers as of its loading.
+"use strict";
+(function () {
+  const section = document.querySelector("[data-live]");
+  if (!section || !window.EventSource) return;
+  const status = section.querySelector("[data-stat-status]");
+  const progress = section.querySelector("[data-stat-progress]");
+  const source = new EventSource(section.getAttribute("data-live"));
+  source.addEventListener("stats", function (event) {
+    const stats = JSON.parse(event.data);
+    document.querySelectorAll("[data-stat]").forEach(function (el) {
+      const value = stats[el.getAttribute("data-stat")];
+      el.textContent = value === null || value === undefined ? "—" : String(value);
+    });
+    const reasons = section.querySelector("[data-stat-reasons]");
+    if (reasons && stats.not_sent_reasons.length) {
+      const base = reasons.getAttribute("data-stat-reasons");
+      reasons.replaceChildren(...stats.not_sent_reasons.map(function (r) {
+        const row = document.createElement("tr");
+        const link = document.createElement("a");
+        link.href = base + "?reason=" + encodeURIComponent(r.code) + "#recipients";
+        link.textContent = r.reason;
+        const code = document.createElement("code");
+        code.textContent = r.code;
+        [link, code, document.createTextNode(String(r.count))].forEach(function (content) {
+          const cell = document.createElement("td");
+          cell.appendChild(content);
+          row.appendChild(cell);
+        });
+        return row;
+      }));
+    }
+    if (progress) {
+      progress.value = stats.progress_pct;
+      progress.textContent = stats.progress_pct + " %";
+    }
+    if (status) {
+      status.textContent = stats.lifecycle === "finished"
+        ? "Final numbers."
+        : "Live: updated " + new Date().toISOString().replace("T", " ").slice(0, 19) + " UTC.";
+    }
+    section.setAttribute("data-live-updated", String(Date.now()));
+    if (stats.lifecycle === "finished") source.close();
+  });
+})();

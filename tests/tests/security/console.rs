@@ -1,0 +1,197 @@
+//! The console's routes (`api::console::ROUTES`): each one that is not
+//! public sends a browser without a session to sign in and does nothing;
+//! another organization's operator reaches none of this one's campaigns;
+//! a form without this session's CSRF token changes nothing; hostile text
+//! in a query is a 4xx page, never a 5xx; the session cookie is HttpOnly,
+//! SameSite and Secure over HTTPS.
+
+use api::console::{PUBLIC_ROUTES, ROUTES};
+use e2e::{
+    TestApp,
+    console::{Account, hidden},
+};
+use serde_json::json;
+use sqlx::PgPool;
+use store::operators::Role;
+
+/// A ready campaign of the app's organization: its id.
+async fn campaign(app: &TestApp) -> i64 {
+    let setup = app.campaign_setup().await;
+    app.contacts(
+        json!([{"phone": "+34612700001", "name": "Ana", "tags": ["vip"], "valued_tags": {"order_id": "A-1"}}]),
+    )
+    .await;
+    app.ready_campaign(&setup, "Secret campaign of Acme", json!({})).await["id"].as_i64().unwrap()
+}
+
+async fn lifecycle(app: &TestApp, id: i64) -> String {
+    sqlx::query_scalar("select lifecycle from campaigns where id = $1").bind(id).fetch_one(&app.pg).await.unwrap()
+}
+
+fn path(template: &str, id: i64) -> String {
+    template.replace("{id}", &id.to_string()).replace("{name}", "nothing.css")
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn every_console_route_but_the_public_ones_needs_a_session_and_does_nothing_without_one(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let id = campaign(&app).await;
+    let client = TestApp::browser_client();
+    for (method, template) in &ROUTES[PUBLIC_ROUTES..] {
+        let url = app.url(&path(template, id));
+        let req = if *method == "GET" { client.get(&url) } else { client.post(&url).form(&[("csrf", "x")]) };
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 303, "{method} {template}");
+        let to = resp.headers()["location"].to_str().unwrap();
+        assert!(to.starts_with("/console/sign-in"), "{method} {template} leads to {to}");
+    }
+    assert_eq!(lifecycle(&app, id).await, "editable", "nothing was started without a session");
+    // A cookie that names no session is no session either.
+    let resp =
+        client.get(app.url("/console/campaigns")).header("cookie", "wce_session=forged-token").send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn another_organizations_operator_reaches_none_of_its_campaigns(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let id = campaign(&app).await;
+    let (other, _) = app.other_org().await;
+    let intruder = app.operator(other, "eve@other.example", Role::Admin).await;
+    let client = TestApp::browser_client();
+    let csrf = app.sign_in(&client, &intruder).await;
+    let list = client.get(app.url("/console/campaigns")).send().await.unwrap().text().await.unwrap();
+    assert!(!list.contains("Secret campaign of Acme"), "the list is the operator's organization's");
+    for (method, template) in ROUTES[PUBLIC_ROUTES..].iter().filter(|(_, t)| t.contains("{id}")) {
+        let url = app.url(&path(template, id));
+        let resp = if *method == "GET" {
+            client.get(&url).send().await.unwrap()
+        } else {
+            client.post(&url).form(&[("csrf", csrf.as_str())]).send().await.unwrap()
+        };
+        let status = resp.status();
+        let notice = resp.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let body = resp.text().await.unwrap();
+        assert!(!body.contains("Secret campaign of Acme"), "{method} {template} shows nothing of it");
+        if *method == "GET" {
+            assert_eq!(status, 404, "{method} {template}");
+        } else {
+            assert_eq!(status, 303, "{method} {template}");
+            assert!(notice.contains("not_found"), "{method} {template}: the notice says not found: {notice}");
+        }
+    }
+    assert_eq!(lifecycle(&app, id).await, "editable");
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_form_without_the_sessions_csrf_token_changes_nothing(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let id = campaign(&app).await;
+    let account = app.operator(app.org, "ops@acme.example", Role::Operator).await;
+    let client = TestApp::browser_client();
+    let csrf = app.sign_in(&client, &account).await;
+    let start = app.url(&format!("/console/campaigns/{id}/start"));
+    let resp = client.post(&start).form(&[("csrf", "not-the-token")]).send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(resp.text().await.unwrap().contains("csrf_token_mismatch"));
+    let resp = client.post(&start).form(&[("back", "/console/campaigns")]).send().await.unwrap();
+    assert!(resp.status().is_client_error(), "no token at all: {}", resp.status());
+    // Another session's token is not this one's.
+    let other = TestApp::browser_client();
+    let other_csrf = app.sign_in(&other, &account).await;
+    assert_ne!(other_csrf, csrf);
+    let resp = client.post(&start).form(&[("csrf", other_csrf.as_str())]).send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(lifecycle(&app, id).await, "editable");
+    // A sign-in form not served to this browser is refused too (login CSRF).
+    let fresh = TestApp::browser_client();
+    let resp = fresh
+        .post(app.url("/console/sign-in"))
+        .form(&[("email", account.email.as_str()), ("password", account.password.as_str()), ("token", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    // With the token, the action runs.
+    let resp = client.post(&start).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(lifecycle(&app, id).await, "active");
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn hostile_text_in_console_queries_and_forms_is_a_4xx_page(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let id = campaign(&app).await;
+    let account = app.operator(app.org, "ops@acme.example", Role::Operator).await;
+    let client = TestApp::browser_client();
+    app.sign_in(&client, &account).await;
+    for hostile in ["%00", "a%0Ab", "%E2%80%AEevil", &"x".repeat(4_000)] {
+        for url in [
+            format!("/console/campaigns?q={hostile}"),
+            format!("/console/campaigns/{id}?q={hostile}"),
+            format!("/console/campaigns/{id}?reason={hostile}"),
+            format!("/console/campaigns/{id}?outcome={hostile}&after=x"),
+        ] {
+            let resp = client.get(app.url(&url)).send().await.unwrap();
+            let status = resp.status();
+            assert!(status.is_client_error() || status == 200, "{url}: {status}");
+            assert!(!status.is_server_error(), "{url}: {status}");
+        }
+    }
+    let resp = client.get(app.url("/console/campaigns?q=%00")).send().await.unwrap();
+    assert_eq!(resp.status(), 422);
+    assert!(resp.text().await.unwrap().contains("invalid_text"));
+    // The sign-in form, with NUL in the email: refused, readable.
+    let page = TestApp::browser_client();
+    let html = page.get(app.url("/console/sign-in")).send().await.unwrap().text().await.unwrap();
+    let token = hidden(&html, "token").unwrap();
+    let resp = page
+        .post(app.url("/console/sign-in"))
+        .form(&[("email", "ops\u{0}@acme.example"), ("password", "x"), ("token", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn the_session_cookie_is_http_only_same_site_and_secure_over_https(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let account: Account = app.operator(app.org, "ops@acme.example", Role::Operator).await;
+    for https in [false, true] {
+        let client = TestApp::browser_client();
+        let get = client.get(app.url("/console/sign-in"));
+        let get = if https { get.header("x-forwarded-proto", "https") } else { get };
+        let html = get.send().await.unwrap().text().await.unwrap();
+        let token = hidden(&html, "token").unwrap();
+        let post = client.post(app.url("/console/sign-in"));
+        let post = if https { post.header("x-forwarded-proto", "https") } else { post };
+        let resp = post
+            .form(&[("email", account.email.as_str()), ("password", account.password.as_str()), ("token", &token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303);
+        let cookie = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|c| c.starts_with("wce_session="))
+            .expect("a session cookie");
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+        assert_eq!(cookie.contains("Secure"), https, "Secure exactly over HTTPS: {cookie}");
+        // The token in the cookie is not what Postgres stores.
+        let value = cookie.trim_start_matches("wce_session=").split(';').next().unwrap().to_owned();
+        let stored: i64 = sqlx::query_scalar("select count(*) from console_sessions where token_hash = $1")
+            .bind(value.as_bytes())
+            .fetch_one(&app.pg)
+            .await
+            .unwrap();
+        assert_eq!(stored, 0, "only the token's hash is stored");
+    }
+    // Console pages forbid framing and foreign scripts.
+    let resp = TestApp::browser_client().get(app.url("/console/sign-in")).send().await.unwrap();
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+}
