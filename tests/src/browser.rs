@@ -90,6 +90,19 @@ impl Browser {
         self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.expect("text")
     }
 
+    /// The visible text of the first element matching `css`, if there is one yet.
+    pub async fn try_text(&self, css: &str) -> Option<String> {
+        self.client.find(Locator::Css(css)).await.ok()?.text().await.ok()
+    }
+
+    /// Waits until the first element matching `css` shows text containing
+    /// `part` (the page after a navigation may still be loading); its text.
+    pub async fn wait_for_text(&self, css: &str, part: &str) -> String {
+        let what = format!("{css} to show {part:?}");
+        self.wait_for(15, &what, || async { self.try_text(css).await.is_some_and(|t| t.contains(part)) }).await;
+        self.text(css).await
+    }
+
     /// Waits (at most `secs`) until `check` of the page holds; on time out,
     /// takes a screenshot named `failed-<what>` and panics.
     pub async fn wait_for<F, Fut>(&self, secs: u64, what: &str, mut check: F)

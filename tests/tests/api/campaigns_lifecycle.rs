@@ -275,3 +275,32 @@ async fn another_organization_can_neither_forecast_launch_schedule_nor_finish_a_
     assert_eq!(still["state"], "ready");
     assert!(outbox(&app).await.is_empty());
 }
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_campaign_is_cloned_into_a_draft_with_its_settings_and_none_of_its_history(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let setup = app.campaign_setup().await;
+    app.contacts(
+        json!([{"phone": "+34612900001", "name": "Ana", "tags": ["vip"], "valued_tags": {"order_id": "A-1"}}]),
+    )
+    .await;
+    let original = app.ready_campaign(&setup, "Spring", json!({"pace_per_second": 7})).await;
+    let id = original["id"].as_i64().unwrap();
+    assert_eq!(app.post(&format!("/v1/campaigns/{id}/launch"), json!({})).await.0, StatusCode::OK);
+    let (status, copy) = app.post(&format!("/v1/campaigns/{id}/clone"), json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{copy}");
+    assert_ne!(copy["id"], original["id"]);
+    assert_eq!(copy["name"], "Copy of Spring");
+    assert_eq!(copy["state"], "ready", "{copy}");
+    for field in ["number_id", "audience", "template_id", "bindings", "bot_flow_id", "pace_per_second", "kind"] {
+        assert_eq!(copy[field], original[field], "{field}");
+    }
+    let (status, named) = app.post(&format!("/v1/campaigns/{id}/clone"), json!({"name": "Autumn"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(named["name"], "Autumn");
+    let (status, body) = app.post(&format!("/v1/campaigns/{id}/clone"), json!({"name": "  "})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e2e::code(&body), "invalid_name");
+    let (status, _) = app.post("/v1/campaigns/999999/clone", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

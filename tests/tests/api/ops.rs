@@ -63,6 +63,7 @@ async fn the_openapi_document_covers_every_route(pg: PgPool) {
         ("/v1/media/{id}/refresh", vec!["post"]),
         ("/v1/campaigns", vec!["get", "post"]),
         ("/v1/campaigns/{id}", vec!["get", "patch", "delete"]),
+        ("/v1/campaigns/{id}/clone", vec!["post"]),
         ("/v1/campaigns/{id}/forecast", vec!["get"]),
         ("/v1/campaigns/{id}/launch", vec!["post"]),
         ("/v1/campaigns/{id}/schedule", vec!["post", "delete"]),

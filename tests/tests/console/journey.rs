@@ -80,8 +80,7 @@ async fn an_operator_starts_a_campaign_watches_it_live_and_finds_who_was_not_sen
     c.find(Locator::Css("#email")).await.unwrap().send_keys(&account.email).await.unwrap();
     c.find(Locator::Css("#password")).await.unwrap().send_keys("not the password").await.unwrap();
     c.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
-    let summary = browser.text(".error-summary").await;
-    assert!(summary.contains("The email or the password is not right"), "{summary}");
+    browser.wait_for_text(".error-summary", "The email or the password is not right").await;
     browser.screenshot("02-sign-in-refused").await;
     browser.check_accessibility("sign-in-refused").await;
     c.find(Locator::Css("#password")).await.unwrap().send_keys(&account.password).await.unwrap();
@@ -91,8 +90,8 @@ async fn an_operator_starts_a_campaign_watches_it_live_and_finds_who_was_not_sen
         .await;
 
     // The list shows the campaign, ready, with "Start now".
-    let row = browser.text("table.list tbody tr").await;
-    assert!(row.contains("Spring sale") && row.contains("Ready to launch"), "{row}");
+    let row = browser.wait_for_text("table.list tbody tr", "Spring sale").await;
+    assert!(row.contains("Ready to launch"), "{row}");
     browser.screenshot("03-campaign-list").await;
     browser.check_accessibility("campaign-list").await;
     c.find(Locator::Css("table.list tbody tr button")).await.unwrap().click().await.unwrap();
@@ -100,7 +99,7 @@ async fn an_operator_starts_a_campaign_watches_it_live_and_finds_who_was_not_sen
     let question = c.get_alert_text().await.unwrap();
     assert!(question.contains("Start sending"), "{question}");
     c.accept_alert().await.unwrap();
-    browser.wait_for(10, "the started notice", || async { c.find(Locator::Css(".notice")).await.is_ok() }).await;
+    browser.wait_for_text(".notice", "The campaign started.").await;
     assert_eq!(browser.text(".notice").await, "The campaign started.");
 
     // The campaign page's numbers move by themselves to their final values.
@@ -114,11 +113,11 @@ async fn an_operator_starts_a_campaign_watches_it_live_and_finds_who_was_not_sen
     browser.screenshot("04-campaign-live").await;
     browser
         .wait_for(60, "all three read and replied, live", || async {
-            browser.text("[data-stat=received]").await == "3"
-                && browser.text("[data-stat=read]").await == "3"
-                && browser.text("[data-stat=replied]").await == "3"
-                && browser.text("[data-stat=not_sent_to]").await == "1"
-                && browser.text("[data-stat=progress_pct]").await == "100"
+            browser.try_text("[data-stat=received]").await.as_deref() == Some("3")
+                && browser.try_text("[data-stat=read]").await.as_deref() == Some("3")
+                && browser.try_text("[data-stat=replied]").await.as_deref() == Some("3")
+                && browser.try_text("[data-stat=not_sent_to]").await.as_deref() == Some("1")
+                && browser.try_text("[data-stat=progress_pct]").await.as_deref() == Some("100")
         })
         .await;
     let same_page = c.execute("return window.notReloaded === true;", vec![]).await.unwrap();
@@ -141,6 +140,7 @@ async fn an_operator_starts_a_campaign_watches_it_live_and_finds_who_was_not_sen
             c.current_url().await.unwrap().query().is_some_and(|q| q.contains("outcome=not_sent"))
         })
         .await;
+    browser.wait_for_text("#recipients-table tbody tr", "+34612600004").await;
     let rows = c.find_all(Locator::Css("#recipients-table tbody tr")).await.unwrap();
     assert_eq!(rows.len(), 1, "only the contact that was not sent to");
     let row = rows[0].text().await.unwrap();
@@ -149,10 +149,46 @@ async fn an_operator_starts_a_campaign_watches_it_live_and_finds_who_was_not_sen
     browser.screenshot("06-recipients-not-sent").await;
     browser.check_accessibility("recipients-filtered").await;
 
+    // Export report: request it, follow it to ready, download it.
+    c.find(Locator::Css("form[action$='/reports'] button")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text(".notice", "The report was requested").await;
+    browser
+        .wait_for(30, "the report ready to download", || async {
+            c.refresh().await.unwrap();
+            c.find(Locator::Css("#reports-table a[download]")).await.is_ok()
+        })
+        .await;
+    browser.screenshot("07-report-ready").await;
+    let href = c.find(Locator::Css("#reports-table a[download]")).await.unwrap().attr("href").await.unwrap().unwrap();
+    let cookie = c.get_named_cookie("wce_session").await.unwrap();
+    let csv =
+        app.http.get(app.url(&href)).header("cookie", format!("wce_session={}", cookie.value())).send().await.unwrap();
+    assert_eq!(csv.status(), 200);
+    assert!(csv.headers()["content-disposition"].to_str().unwrap().contains(".csv"));
+    let csv = csv.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 5, "a header and one row per contact: {csv}");
+    assert!(csv.lines().any(|l| l.contains("+34612600004") && l.contains("missing_valued_tag")), "{csv}");
+    // Without the session, the file is not given.
+    let anonymous = TestApp::browser_client().get(app.url(&href)).send().await.unwrap();
+    assert_eq!(anonymous.status(), 303);
+
+    // Clone into a new Draft: the same settings, ready to launch again, none of the history.
+    c.find(Locator::Css("form[action$='/clone'] button")).await.unwrap().click().await.unwrap();
+    browser
+        .wait_for(10, "the clone's page", || async {
+            let path = c.current_url().await.unwrap().path().to_owned();
+            path.starts_with("/console/campaigns/") && path != format!("/console/campaigns/{campaign}")
+        })
+        .await;
+    browser.wait_for_text(".notice", "new Draft").await;
+    assert_eq!(browser.text("h1 .badge").await, "Ready to launch");
+    assert!(browser.text("h1").await.starts_with("Copy of Spring sale"));
+    assert_eq!(browser.text("[data-stat=targeted]").await, "0");
+
     // Signing out ends the session: the console asks to sign in again.
     c.find(Locator::Css("form[action='/console/sign-out'] button")).await.unwrap().click().await.unwrap();
     browser.wait_for(10, "signed out", || async { c.current_url().await.unwrap().path() == "/console/sign-in" }).await;
-    assert_eq!(browser.text(".notice").await, "You are signed out.");
+    browser.wait_for_text(".notice", "You are signed out.").await;
     c.goto(&app.url(&format!("/console/campaigns/{campaign}"))).await.unwrap();
     browser
         .wait_for(10, "sign in again", || async { c.current_url().await.unwrap().path() == "/console/sign-in" })
@@ -181,14 +217,14 @@ async fn the_same_journey_works_with_the_keyboard_only(pg: PgPool) {
     browser.tab_to("table.list tbody tr form[action$='/start'] button", 40).await;
     browser.keys(&enter).await;
     c.accept_alert().await.unwrap();
-    browser.wait_for(10, "the started notice", || async { c.find(Locator::Css(".notice")).await.is_ok() }).await;
+    browser.wait_for_text(".notice", "The campaign started.").await;
     browser.tab_to(&format!("a[href='/console/campaigns/{campaign}']"), 40).await;
     browser.keys(&enter).await;
     browser
         .wait_for(60, "the final numbers", || async {
             c.current_url().await.unwrap().path() == format!("/console/campaigns/{campaign}")
-                && browser.text("[data-stat=replied]").await == "3"
-                && browser.text("[data-stat=progress_pct]").await == "100"
+                && browser.try_text("[data-stat=replied]").await.as_deref() == Some("3")
+                && browser.try_text("[data-stat=progress_pct]").await.as_deref() == Some("100")
         })
         .await;
     // Choose "Not sent" in the outcome list with the arrow keys, then send the filter.
@@ -208,8 +244,8 @@ async fn the_same_journey_works_with_the_keyboard_only(pg: PgPool) {
             c.current_url().await.unwrap().query().is_some_and(|q| q.contains("outcome=not_sent"))
         })
         .await;
-    let row = browser.text("#recipients-table tbody tr").await;
-    assert!(row.contains("+34612600004") && row.contains("missing_valued_tag"), "{row}");
+    let row = browser.wait_for_text("#recipients-table tbody tr", "+34612600004").await;
+    assert!(row.contains("missing_valued_tag"), "{row}");
     browser.screenshot("keyboard-recipients").await;
     c.goto(&app.url("/console/campaigns")).await.unwrap();
     browser.tab_to("form[action='/console/sign-out'] button", 10).await;

@@ -108,6 +108,7 @@ struct CampaignPage {
     rows: Vec<Row>,
     next: Option<String>,
     shown_at: String,
+    reports: Vec<super::reports::ReportRow>,
 }
 
 pub async fn page(
@@ -186,6 +187,7 @@ pub async fn page(
         rows,
         next,
         shown_at: when(&now),
+        reports: super::reports::latest(&state, org, id).await?,
     };
     Ok((jar, render(&page)).into_response())
 }

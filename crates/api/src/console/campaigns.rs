@@ -233,3 +233,32 @@ pub async fn resume(
     let org = signed.org();
     act(&signed, jar, &headers, &form, id, "Sending resumed.", lifecycle::resume_paused(&state, org, id)).await
 }
+
+/// "Clone into a new Draft": to the new campaign's page.
+pub async fn clone(
+    State(state): State<AppState>,
+    signed: Signed,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<ActionForm>,
+) -> Result<Response, Rejection> {
+    signed.check_csrf(&form.csrf)?;
+    let secure = session::https(&headers);
+    match crate::routes::campaigns::crud::clone_campaign(&state, signed.org(), id, None).await {
+        Ok(new) => {
+            let jar = session::notice(
+                jar,
+                "This is a new Draft with the settings of the campaign it was cloned from.",
+                secure,
+            );
+            Ok((jar, Redirect::to(&format!("/console/campaigns/{new}"))).into_response())
+        }
+        Err(e @ crate::error::ApiError::Internal(_)) => Err(e.into()),
+        Err(e) => {
+            let (_, code, message) = e.describe();
+            let jar = session::notice(jar, &format!("Not done: {message} ({code})"), secure);
+            Ok((jar, Redirect::to("/console/campaigns")).into_response())
+        }
+    }
+}

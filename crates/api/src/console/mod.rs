@@ -11,6 +11,7 @@ mod assets;
 mod campaign;
 mod campaigns;
 pub(crate) mod pages;
+mod reports;
 pub(crate) mod session;
 mod sign_in;
 
@@ -41,6 +42,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/campaigns/{id}/start"),
     ("POST", "/console/campaigns/{id}/finish"),
     ("POST", "/console/campaigns/{id}/resume"),
+    ("POST", "/console/campaigns/{id}/clone"),
+    ("POST", "/console/campaigns/{id}/reports"),
+    ("GET", "/console/reports/{id}/download"),
 ];
 
 /// The routes anyone may reach (the rest need a signed-in operator).
@@ -59,6 +63,9 @@ pub fn router() -> Router<AppState> {
         .route("/console/campaigns/{id}/start", post(campaigns::start))
         .route("/console/campaigns/{id}/finish", post(campaigns::finish))
         .route("/console/campaigns/{id}/resume", post(campaigns::resume))
+        .route("/console/campaigns/{id}/clone", post(campaigns::clone))
+        .route("/console/campaigns/{id}/reports", post(reports::request))
+        .route("/console/reports/{id}/download", get(reports::download))
         .route("/console/assets/{name}", get(assets::serve))
         .layer(middleware::from_fn(security_headers))
 }

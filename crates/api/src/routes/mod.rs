@@ -8,7 +8,7 @@ mod dead_letters;
 mod media;
 mod numbers;
 mod organization;
-mod reports;
+pub(crate) mod reports;
 mod templates;
 mod webhooks;
 

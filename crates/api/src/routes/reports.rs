@@ -107,7 +107,18 @@ pub async fn download(
     ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let report = reports::get(&state.pg, auth.org(), id).await?.ok_or_else(report_not_found)?;
+    download_response(&state, auth.org(), id, &headers).await
+}
+
+/// A ready report of the organization as a streamed CSV download (the API's
+/// download and the console's).
+pub(crate) async fn download_response(
+    state: &AppState,
+    org: store::OrgId,
+    id: i64,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let report = reports::get(&state.pg, org, id).await?.ok_or_else(report_not_found)?;
     match report.status.as_str() {
         "ready" => {}
         "failed" => {
@@ -122,7 +133,7 @@ pub async fn download(
         }
     }
     let stored = reports::stored(&state.pg, id).await?;
-    let gzip = accepts_gzip(&headers);
+    let gzip = accepts_gzip(headers);
     let (body, length) = if gzip {
         let chunks = chunks(state.pg.clone(), id, stored.chunks, None);
         let header = stream::once(async { Ok(Bytes::from_static(&HEADER)) });

@@ -158,3 +158,25 @@ pub async fn resolve_test_phones(
     let missing = phones.iter().filter(|p| !rows.iter().any(|r| &r.phone == *p)).cloned().collect();
     Ok((rows.into_iter().map(|r| r.id).collect(), missing))
 }
+
+/// A new Draft of the organization with the campaign's settings (kind,
+/// number, audience, test phones, template and bindings, header media, bot
+/// flow, pace, delivery policy) and none of its history; `None` when the
+/// campaign is not the organization's.
+pub async fn clone_as_draft(db: impl PgExecutor<'_>, org: OrgId, id: i64, name: &str) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        r#"insert into campaigns (org_id, kind, name, number_id, audience_tags, audience_valued_tags, audience_match,
+                                  test_contact_ids, template_id, bindings, header_media_id, bot_flow_id,
+                                  pace_per_second, pace_per_hour, delivery_policy)
+           select org_id, kind, $3, number_id, audience_tags, audience_valued_tags, audience_match,
+                  test_contact_ids, template_id, bindings, header_media_id, bot_flow_id,
+                  pace_per_second, pace_per_hour, delivery_policy
+           from campaigns where org_id = $1 and id = $2
+           returning id"#,
+        org.0,
+        id,
+        name
+    )
+    .fetch_optional(db)
+    .await
+}

@@ -10,7 +10,7 @@ use super::{editable, input::CampaignInput, load, not_found, view::CampaignView}
 use crate::{
     auth::Auth,
     error::{ApiError, ApiResult, ErrorBody},
-    extract::{ApiJson, ApiPath, ApiQuery},
+    extract::{ApiJson, ApiPath, ApiQuery, OptionalJson},
     state::AppState,
 };
 
@@ -32,6 +32,43 @@ pub async fn create(
     campaigns::update(&mut tx, auth.org(), id, &changes).await.map_err(reference_race)?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(load(&state, auth.org(), id).await?)))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloneInput {
+    /// The new campaign's name; default "Copy of <name>".
+    pub name: Option<String>,
+}
+
+/// Clones a campaign (in any state) into a new Draft with the same settings
+/// (number, audience, test phones, template and bindings, header media, bot
+/// flow, pace, delivery policy) and none of its history.
+#[utoipa::path(
+    post, path = "/v1/campaigns/{id}/clone", tag = "campaigns", security(("api_key" = [])),
+    params(("id" = i64, Path, description = "Campaign id")), request_body(content = Option<CloneInput>),
+    responses(
+        (status = 201, body = CampaignView), (status = 404, body = ErrorBody),
+        (status = 422, description = "Invalid name", body = ErrorBody),
+    )
+)]
+pub async fn clone(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    OptionalJson(body): OptionalJson<CloneInput>,
+) -> ApiResult<(StatusCode, Json<CampaignView>)> {
+    let new = clone_campaign(&state, auth.org(), id, body.name.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(load(&state, auth.org(), new).await?)))
+}
+
+/// Clones a campaign into a new Draft (the API's clone and the console's);
+/// its id.
+pub(crate) async fn clone_campaign(state: &AppState, org: store::OrgId, id: i64, name: Option<&str>) -> ApiResult<i64> {
+    let current = campaigns::get(&state.pg, org, id).await?.ok_or_else(not_found)?;
+    let default = format!("Copy of {}", current.name).chars().take(200).collect::<String>();
+    let name = crate::routes::check_name(name.unwrap_or(&default))?;
+    campaigns::clone_as_draft(&state.pg, org, id, name).await?.ok_or_else(not_found)
 }
 
 /// Changes a Draft or Ready campaign; absent fields are left alone and

@@ -1,7 +1,7 @@
 //! `/v1/campaigns`: the operator's journey from Draft to Finished,
 //! and the funnel steps bots record while it runs.
 
-mod crud;
+pub(crate) mod crud;
 mod forecast;
 mod funnel;
 mod input;
@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(crud::create, crud::list))
         .routes(routes!(crud::get, crud::update, crud::delete))
+        .routes(routes!(crud::clone))
         .routes(routes!(forecast::forecast))
         .routes(routes!(lifecycle::launch))
         .routes(routes!(lifecycle::schedule, lifecycle::unschedule))

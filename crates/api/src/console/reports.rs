@@ -1,0 +1,91 @@
+//! Export report: request a campaign's CSV report, follow its progress on
+//! the campaign page, download it (the same report the API builds).
+
+use axum::{
+    Form,
+    extract::{Path, State},
+    http::HeaderMap,
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use store::reports::{self, Report};
+
+use super::{
+    pages::maybe_when,
+    session::{self, Rejection, Signed},
+};
+use crate::{error::ApiError, routes::reports::download_response, state::AppState};
+
+/// A report as the campaign page lists it.
+#[derive(Debug)]
+pub struct ReportRow {
+    pub id: i64,
+    /// Readable status: "Being built", "Ready", "Failed: …".
+    pub status: String,
+    pub ready: bool,
+    pub rows: String,
+    pub requested_at: String,
+    pub finished_at: String,
+}
+
+impl From<&Report> for ReportRow {
+    fn from(r: &Report) -> Self {
+        Self {
+            id: r.id,
+            status: match r.status.as_str() {
+                "pending" => "Requested".to_owned(),
+                "building" => "Being built".to_owned(),
+                "ready" => "Ready".to_owned(),
+                _ => format!("Failed: {}", r.error.as_deref().unwrap_or("unknown error")),
+            },
+            ready: r.status == "ready",
+            rows: r.row_count.map_or_else(|| "—".to_owned(), |n| n.to_string()),
+            requested_at: maybe_when(&Some(r.requested_at)),
+            finished_at: maybe_when(&r.finished_at),
+        }
+    }
+}
+
+/// The campaign's latest reports, newest first.
+pub async fn latest(state: &AppState, org: store::OrgId, campaign_id: i64) -> Result<Vec<ReportRow>, Rejection> {
+    Ok(reports::list(&state.pg, org, campaign_id).await?.iter().take(5).map(ReportRow::from).collect())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+pub async fn request(
+    State(state): State<AppState>,
+    signed: Signed,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, Rejection> {
+    signed.check_csrf(&form.csrf)?;
+    let mut tx = state.pg.begin().await?;
+    let requested = reports::request(&mut tx, signed.org(), id).await?;
+    tx.commit().await?;
+    let text = match requested {
+        Some(_) => "The report was requested; it is listed under Reports and can be downloaded once it is ready.",
+        None => "Not done: campaign not found (not_found)",
+    };
+    let jar = session::notice(jar, text, session::https(&headers));
+    Ok((jar, Redirect::to(&format!("/console/campaigns/{id}#reports"))).into_response())
+}
+
+pub async fn download(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, Rejection> {
+    match download_response(&state, signed.org(), id, &headers).await {
+        Ok(response) => Ok(response),
+        Err(e @ ApiError::Internal(_)) => Err(e.into()),
+        Err(e) => Err(Rejection::Failed(e)),
+    }
+}
