@@ -15,6 +15,13 @@
       const value = stats[el.getAttribute("data-stat")];
       el.textContent = value === null || value === undefined ? "—" : String(value);
     });
+    const finishes = section.querySelector("[data-stat-finishes-at]");
+    if (finishes) {
+      // As the server writes times: to the second, with the time zone.
+      finishes.textContent = stats.finishes_at
+        ? stats.finishes_at.replace("T", " ").slice(0, 19) + " UTC"
+        : "—";
+    }
     const reasons = section.querySelector("[data-stat-reasons]");
     if (reasons && stats.not_sent_reasons.length) {
       const base = reasons.getAttribute("data-stat-reasons");

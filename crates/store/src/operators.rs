@@ -181,7 +181,8 @@ impl std::fmt::Debug for NewSession {
     }
 }
 
-fn random_token() -> String {
+/// 256 random bits, base64url: session and CSRF tokens.
+pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)

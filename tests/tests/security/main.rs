@@ -23,7 +23,7 @@
 //! - `console`: every console route (`api::console::ROUTES`) but the public
 //!   ones needs a session; another organization's operator reaches nothing;
 //!   forms need the session's CSRF token; hostile queries are 4xx pages.
-//! - `secrets`: a full scenario's logs and answers never show a token, app
+//! - `secrets` (its own test binary, `tests/tests/secrets/`): a full scenario's logs and answers never show a token, app
 //!   secret, bot secret, API key or the encryption key.
 //!
 //! Every answer the suite gets must be documented for its operation and
@@ -36,9 +36,6 @@ mod doc;
 mod egress;
 mod fuzz;
 mod hostile;
-#[path = "../support/pipeline.rs"]
-mod pipeline;
-mod secrets;
 mod tenancy;
 mod webhooks;
 mod world;

@@ -3,15 +3,10 @@
 //! outcome and readable reason, filterable by outcome and reason and
 //! searchable by phone.
 
-use std::{convert::Infallible, time::Duration};
-
 use askama::Template;
 use axum::{
     extract::{Path, Query, State},
-    response::{
-        IntoResponse, Response,
-        sse::{Event, KeepAlive, Sse},
-    },
+    response::{IntoResponse, Response},
 };
 use axum_extra::extract::cookie::CookieJar;
 use chrono::Utc;
@@ -192,65 +187,7 @@ pub async fn page(
     Ok((jar, render(&page)).into_response())
 }
 
-/// The statistics as server-sent events for the page's live numbers: a
-/// `stats` event at once and whenever they change (checked every second).
+/// The page's live numbers: the API's statistics stream, for as long as the session lasts.
 pub async fn live(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>) -> Result<Response, Rejection> {
-    let org = signed.org();
-    campaigns::get(&state.pg, org, id).await?.ok_or(ApiError::NotFound { what: "campaign" })?;
-    let stream = LiveStream { state, token: signed.token, org, id, last: String::new(), first: true, done: false };
-    let events = futures::stream::unfold(stream, |mut s| async move {
-        let event = s.next().await?;
-        Some((Ok::<_, Infallible>(event), s))
-    });
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
-}
-
-/// The state of one page's statistics stream.
-struct LiveStream {
-    state: AppState,
-    /// The session's cookie token: a signed-out session's stream ends.
-    token: String,
-    org: store::OrgId,
-    id: i64,
-    /// The last event sent.
-    last: String,
-    first: bool,
-    /// The finished campaign's last event was sent.
-    done: bool,
-}
-
-impl LiveStream {
-    /// The next event: at once the first time, then when the statistics
-    /// change (checked every second); `None` ends the stream (finished,
-    /// deleted, signed out — checked every 5 s — or the database went away).
-    async fn next(&mut self) -> Option<Event> {
-        if self.done {
-            return None;
-        }
-        let mut ticks = 0u32;
-        loop {
-            if !self.first {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                ticks += 1;
-                if ticks % 5 == 0 && !store::operators::session_live(&self.state.pg, &self.token).await.ok()? {
-                    return None;
-                }
-            }
-            self.first = false;
-            let record = campaigns::get(&self.state.pg, self.org, self.id).await.ok().flatten()?;
-            let counters = campaigns::stats::counters(&self.state.pg, self.id).await.ok()?;
-            let stats = stats::compute(&record, &counters, Utc::now());
-            let mut json = serde_json::to_value(&stats).ok()?;
-            json["finishes_at_text"] = stats.finishes_at.as_ref().map_or_else(|| "—".into(), |at| when(at).into());
-            let text = json.to_string();
-            self.done = stats.lifecycle == "finished";
-            if text != self.last {
-                self.last.clone_from(&text);
-                return Some(Event::default().event("stats").data(text));
-            }
-            if self.done {
-                return None;
-            }
-        }
-    }
+    Ok(stats::live(state, signed.org(), id, Some(signed.token)).await?)
 }

@@ -17,7 +17,11 @@ use super::{
     pages::{Badge, Frame, badge, maybe_when, render},
     session::{self, Rejection, Signed},
 };
-use crate::{routes::campaigns::lifecycle, state::AppState};
+use crate::{
+    error::ApiError,
+    routes::campaigns::{crud, lifecycle},
+    state::AppState,
+};
 
 const PAGE: usize = 25;
 
@@ -170,95 +174,61 @@ pub struct ActionForm {
     back: Option<String>,
 }
 
-/// Runs a lifecycle action and goes back with a notice saying what happened
-/// (or why it could not).
-async fn act(
-    signed: &Signed,
+/// What a campaign's action buttons post to (`/console/campaigns/{id}/{action}`).
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Start,
+    Finish,
+    Resume,
+    /// "Clone into a new Draft".
+    Clone,
+}
+
+impl Action {
+    fn parse(value: &str) -> Option<Self> {
+        match value {
+            "start" => Some(Self::Start),
+            "finish" => Some(Self::Finish),
+            "resume" => Some(Self::Resume),
+            "clone" => Some(Self::Clone),
+            _ => None,
+        }
+    }
+}
+
+/// Runs an action of a campaign through the code the API runs, and goes to
+/// the page it leads to (`back`, else the campaign's; a clone's own page)
+/// with a notice saying what happened, or why it could not.
+pub async fn act(
+    State(state): State<AppState>,
+    signed: Signed,
     jar: CookieJar,
-    headers: &HeaderMap,
-    form: &ActionForm,
-    id: i64,
-    done: &str,
-    action: impl Future<Output = crate::error::ApiResult<()>>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(i64, String)>,
+    Form(form): Form<ActionForm>,
 ) -> Result<Response, Rejection> {
+    let action = Action::parse(&action).ok_or(ApiError::NotFound { what: "route" })?;
     signed.check_csrf(&form.csrf)?;
+    let org = signed.org();
     let back = form
         .back
         .as_deref()
         .filter(|b| b.starts_with("/console/") && !b.starts_with("//"))
         .map_or_else(|| format!("/console/campaigns/{id}"), str::to_owned);
-    let text = match action.await {
-        Ok(()) => done.to_owned(),
-        Err(e @ crate::error::ApiError::Internal(_)) => return Err(e.into()),
-        Err(e) => {
-            let (_, code, message) = e.describe();
-            format!("Not done: {message} ({code})")
-        }
-    };
-    Ok((session::notice(jar, &text, session::https(headers)), Redirect::to(&back)).into_response())
-}
-
-pub async fn start(
-    State(state): State<AppState>,
-    signed: Signed,
-    jar: CookieJar,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Form(form): Form<ActionForm>,
-) -> Result<Response, Rejection> {
-    let org = signed.org();
-    act(&signed, jar, &headers, &form, id, "The campaign started.", lifecycle::start_now(&state, org, id, None)).await
-}
-
-pub async fn finish(
-    State(state): State<AppState>,
-    signed: Signed,
-    jar: CookieJar,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Form(form): Form<ActionForm>,
-) -> Result<Response, Rejection> {
-    let org = signed.org();
-    act(&signed, jar, &headers, &form, id, "The campaign is finished.", lifecycle::finish_active(&state, org, id)).await
-}
-
-pub async fn resume(
-    State(state): State<AppState>,
-    signed: Signed,
-    jar: CookieJar,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Form(form): Form<ActionForm>,
-) -> Result<Response, Rejection> {
-    let org = signed.org();
-    act(&signed, jar, &headers, &form, id, "Sending resumed.", lifecycle::resume_paused(&state, org, id)).await
-}
-
-/// "Clone into a new Draft": to the new campaign's page.
-pub async fn clone(
-    State(state): State<AppState>,
-    signed: Signed,
-    jar: CookieJar,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Form(form): Form<ActionForm>,
-) -> Result<Response, Rejection> {
-    signed.check_csrf(&form.csrf)?;
-    let secure = session::https(&headers);
-    match crate::routes::campaigns::crud::clone_campaign(&state, signed.org(), id, None).await {
-        Ok(new) => {
-            let jar = session::notice(
-                jar,
+    let done = match action {
+        Action::Start => lifecycle::start_now(&state, org, id, None).await.map(|()| ("The campaign started.", back)),
+        Action::Finish => lifecycle::finish_active(&state, org, id).await.map(|()| ("The campaign is finished.", back)),
+        Action::Resume => lifecycle::resume_paused(&state, org, id).await.map(|()| ("Sending resumed.", back)),
+        Action::Clone => crud::clone_campaign(&state, org, id, None).await.map(|new| {
+            (
                 "This is a new Draft with the settings of the campaign it was cloned from.",
-                secure,
-            );
-            Ok((jar, Redirect::to(&format!("/console/campaigns/{new}"))).into_response())
-        }
-        Err(e @ crate::error::ApiError::Internal(_)) => Err(e.into()),
-        Err(e) => {
-            let (_, code, message) = e.describe();
-            let jar = session::notice(jar, &format!("Not done: {message} ({code})"), secure);
-            Ok((jar, Redirect::to("/console/campaigns")).into_response())
-        }
-    }
+                format!("/console/campaigns/{new}"),
+            )
+        }),
+    };
+    let (text, to) = match done {
+        Ok((text, to)) => (text.to_owned(), to),
+        Err(e) => (session::refusal(e)?, format!("/console/campaigns/{id}")),
+    };
+    Ok((session::notice(jar, &text, session::https(&headers)), Redirect::to(&to)).into_response())
 }

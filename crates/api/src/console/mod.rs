@@ -60,10 +60,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/campaigns", get(campaigns::list))
         .route("/console/campaigns/{id}", get(campaign::page))
         .route("/console/campaigns/{id}/live", get(campaign::live))
-        .route("/console/campaigns/{id}/start", post(campaigns::start))
-        .route("/console/campaigns/{id}/finish", post(campaigns::finish))
-        .route("/console/campaigns/{id}/resume", post(campaigns::resume))
-        .route("/console/campaigns/{id}/clone", post(campaigns::clone))
+        // start, finish, resume and clone (`ROUTES`); any other action is a 404 page.
+        .route("/console/campaigns/{id}/{action}", post(campaigns::act))
         .route("/console/campaigns/{id}/reports", post(reports::request))
         .route("/console/reports/{id}/download", get(reports::download))
         .route("/console/assets/{name}", get(assets::serve))

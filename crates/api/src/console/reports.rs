@@ -12,7 +12,7 @@ use serde::Deserialize;
 use store::reports::{self, Report};
 
 use super::{
-    pages::maybe_when,
+    pages::{maybe_when, when},
     session::{self, Rejection, Signed},
 };
 use crate::{error::ApiError, routes::reports::download_response, state::AppState};
@@ -41,7 +41,7 @@ impl From<&Report> for ReportRow {
             },
             ready: r.status == "ready",
             rows: r.row_count.map_or_else(|| "—".to_owned(), |n| n.to_string()),
-            requested_at: maybe_when(&Some(r.requested_at)),
+            requested_at: when(&r.requested_at),
             finished_at: maybe_when(&r.finished_at),
         }
     }
@@ -70,10 +70,12 @@ pub async fn request(
     let requested = reports::request(&mut tx, signed.org(), id).await?;
     tx.commit().await?;
     let text = match requested {
-        Some(_) => "The report was requested; it is listed under Reports and can be downloaded once it is ready.",
-        None => "Not done: campaign not found (not_found)",
+        Some(_) => {
+            "The report was requested; it is listed under Reports and can be downloaded once it is ready.".to_owned()
+        }
+        None => session::refusal(ApiError::NotFound { what: "campaign" })?,
     };
-    let jar = session::notice(jar, text, session::https(&headers));
+    let jar = session::notice(jar, &text, session::https(&headers));
     Ok((jar, Redirect::to(&format!("/console/campaigns/{id}#reports"))).into_response())
 }
 
@@ -83,9 +85,5 @@ pub async fn download(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, Rejection> {
-    match download_response(&state, signed.org(), id, &headers).await {
-        Ok(response) => Ok(response),
-        Err(e @ ApiError::Internal(_)) => Err(e.into()),
-        Err(e) => Err(Rejection::Failed(e)),
-    }
+    download_response(&state, signed.org(), id, &headers).await.map_err(Rejection::Failed)
 }

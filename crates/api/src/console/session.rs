@@ -139,6 +139,16 @@ impl FromRequestParts<AppState> for Signed {
     }
 }
 
+/// The notice of an action the API code refused ("Not done: … (code)");
+/// a server error is an error page instead.
+pub fn refusal(e: ApiError) -> Result<String, Rejection> {
+    if let ApiError::Internal(_) = e {
+        return Err(Rejection::Failed(e));
+    }
+    let (_, code, message) = e.describe();
+    Ok(format!("Not done: {message} ({code})"))
+}
+
 /// Leaves `text` for the next page the browser shows.
 pub fn notice(jar: CookieJar, text: &str, secure: bool) -> CookieJar {
     let encoded = url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();

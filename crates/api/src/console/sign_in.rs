@@ -52,16 +52,8 @@ fn safe_next(next: Option<&str>) -> String {
         .to_owned()
 }
 
-fn random_token() -> String {
-    use base64::Engine;
-    use rand::RngCore;
-    let mut bytes = [0u8; 24];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
 fn page(jar: CookieJar, headers: &HeaderMap, next: String, email: String, error: Option<String>) -> Response {
-    let token = random_token();
+    let token = operators::random_token();
     let jar = jar.add(session::cookie(SIGN_IN_COOKIE, token.clone(), session::https(headers)));
     let (jar, notice) = session::take_notice(jar);
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };

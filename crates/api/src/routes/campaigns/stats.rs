@@ -161,8 +161,9 @@ pub fn compute(record: &CampaignRecord, c: &Counters, now: DateTime<Utc>) -> Sta
     }
 }
 
-async fn load(state: &AppState, auth: &Auth, id: i64) -> ApiResult<(Stats, String)> {
-    let record = campaigns::get(&state.pg, auth.org(), id).await?.ok_or_else(not_found)?;
+/// The campaign's statistics and their ETag; `None` when it is not the organization's.
+async fn load(state: &AppState, org: store::OrgId, id: i64) -> ApiResult<Option<(Stats, String)>> {
+    let Some(record) = campaigns::get(&state.pg, org, id).await? else { return Ok(None) };
     let counters = campaigns::stats::counters(&state.pg, id).await?;
     // The ETag covers what the counters and the campaign's state say, not
     // the ETA (which moves with the clock).
@@ -172,7 +173,7 @@ async fn load(state: &AppState, auth: &Auth, id: i64) -> ApiResult<(Stats, Strin
         (&counters.values, &record.lifecycle, record.paused_at, &record.pause_reason, record.updated_at).hash(&mut h);
         format!("\"{:016x}\"", h.finish())
     };
-    Ok((compute(&record, &counters, Utc::now()), tag))
+    Ok(Some((compute(&record, &counters, Utc::now()), tag)))
 }
 
 /// Live statistics, served from counters (O(1) in the campaign's size).
@@ -192,7 +193,7 @@ pub async fn stats(
     ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (stats, tag) = load(&state, &auth, id).await?;
+    let (stats, tag) = load(&state, auth.org(), id).await?.ok_or_else(not_found)?;
     let etag = HeaderValue::from_str(&tag).expect("hex in quotes is a valid header");
     let cache = HeaderValue::from_static("no-cache");
     if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == tag.as_bytes()) {
@@ -213,37 +214,67 @@ pub async fn stats(
     )
 )]
 pub async fn stream(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<i64>) -> ApiResult<Response> {
-    // 404 now rather than an empty stream.
-    let first = load(&state, &auth, id).await?;
-    let events = futures::stream::unfold(
-        (state, auth, Some(first), String::new(), false),
-        move |(state, auth, mut next, mut last_tag, done)| async move {
-            if done {
+    live(state, auth.org(), id, None).await
+}
+
+/// The statistics as server-sent events (the API's stream and the console
+/// page's): 404 now rather than an empty stream, then a `stats` event at
+/// once and whenever they change (checked every second). It ends after a
+/// finished campaign's last event, when the campaign is deleted or the
+/// database is away (the client reconnects), and — for a console page —
+/// once its session is over (`session`: the cookie's token, checked every 5 s).
+pub(crate) async fn live(state: AppState, org: store::OrgId, id: i64, session: Option<String>) -> ApiResult<Response> {
+    let first = load(&state, org, id).await?.ok_or_else(not_found)?;
+    let live = Live { state, org, id, session, next: Some(first), last_tag: String::new(), done: false };
+    let events = futures::stream::unfold(live, |mut live| async move {
+        let event = live.next().await?;
+        Some((Ok::<_, Infallible>(event), live))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+}
+
+/// The state of one statistics stream.
+struct Live {
+    state: AppState,
+    org: store::OrgId,
+    id: i64,
+    session: Option<String>,
+    /// Loaded and not sent yet (the first event).
+    next: Option<(Stats, String)>,
+    last_tag: String,
+    /// The finished campaign's last event was sent.
+    done: bool,
+}
+
+impl Live {
+    async fn next(&mut self) -> Option<Event> {
+        if self.done {
+            return None;
+        }
+        let mut ticks = 0u32;
+        loop {
+            let (stats, tag) = match self.next.take() {
+                Some(loaded) => loaded,
+                None => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    ticks += 1;
+                    if let Some(token) = &self.session
+                        && ticks % 5 == 0
+                        && !store::operators::session_live(&self.state.pg, token).await.ok()?
+                    {
+                        return None;
+                    }
+                    load(&self.state, self.org, self.id).await.ok().flatten()?
+                }
+            };
+            self.done = stats.lifecycle == "finished";
+            if tag != self.last_tag {
+                self.last_tag = tag;
+                return Some(Event::default().event("stats").json_data(&stats).expect("stats serialize"));
+            }
+            if self.done {
                 return None;
             }
-            loop {
-                let (stats, tag) = match next.take() {
-                    Some(loaded) => loaded,
-                    None => {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        match load(&state, &auth, id).await {
-                            Ok(loaded) => loaded,
-                            // Deleted, or the database went away: end the stream.
-                            Err(_) => return None,
-                        }
-                    }
-                };
-                let finished = stats.lifecycle == "finished";
-                if tag != last_tag {
-                    last_tag = tag;
-                    let event = Event::default().event("stats").json_data(&stats).expect("stats serialize");
-                    return Some((Ok::<_, Infallible>(event), (state, auth, None, last_tag, finished)));
-                }
-                if finished {
-                    return None;
-                }
-            }
-        },
-    );
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+        }
+    }
 }

@@ -85,10 +85,6 @@ async fn a_whole_scenario_never_shows_a_secret_in_any_log_line_or_answer(pg: PgP
         .finish();
     // The test runs on one thread, and so do the API, the workers and wa-sim it spawns.
     let _guard = tracing::subscriber::set_default(subscriber);
-    // Other tests of this binary, on other threads, may have registered a
-    // callsite (with no subscriber interested) while this one was being set:
-    // ask every callsite again, so none stays silenced for this thread.
-    tracing::callsite::rebuild_interest_cache();
     let app = TestApp::spawn_with_webhooks(pg, |w| {
         (w.sent_delay_ms, w.delivered_delay_ms, w.read_delay_ms, w.read_probability) = (0, 10, 20, 1.0);
         w.flush_interval_ms = 10;
