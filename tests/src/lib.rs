@@ -86,6 +86,17 @@ impl TestApp {
         Self::spawn_full(pg, Limits::default(), config, Some(WEBHOOK_VERIFY_TOKEN), test_settings()).await
     }
 
+    /// With `sim_config`'s numbers and templates, and its webhooks sent to this app.
+    pub async fn spawn_with_sim_webhooks(
+        pg: PgPool,
+        mut sim_config: wa_sim::Config,
+        webhooks: impl FnOnce(&mut wa_sim::config::WebhookConfig),
+    ) -> Self {
+        sim_config.webhook.url = Some(TO_THIS_APP.to_owned());
+        webhooks(&mut sim_config.webhook);
+        Self::spawn_full(pg, Limits::default(), sim_config, Some(WEBHOOK_VERIFY_TOKEN), test_settings()).await
+    }
+
     /// Without `WEBHOOK_VERIFY_TOKEN`.
     pub async fn spawn_without_webhook_token(pg: PgPool) -> Self {
         Self::spawn_full(pg, Limits::default(), sim::config(), None, test_settings()).await

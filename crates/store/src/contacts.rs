@@ -184,6 +184,8 @@ pub async fn get(db: impl PgExecutor<'_>, org: OrgId, id: i64) -> sqlx::Result<O
 pub struct ContactFilter {
     pub tags: Vec<String>,
     pub valued_tags: BTreeMap<String, String>,
+    /// Only contacts whose phone or name contains this text (case-insensitive).
+    pub q: Option<String>,
     /// Only contacts whose phone sorts after this one (cursor pagination).
     pub after_phone: Option<String>,
     pub limit: i64,
@@ -202,13 +204,52 @@ pub async fn list(db: impl PgExecutor<'_>, org: OrgId, filter: &ContactFilter) -
            where c.org_id = $1 and c.phone > coalesce($2, '')
              and (cardinality($3::text[]) = 0 or c.tags @> $3)
              and ($4::jsonb = '{}' or c.valued_tags @> $4)
+             and ($6::text is null or c.phone like $6 or c.name ilike $6)
            order by c.phone
            limit $5"#,
         org.0,
         filter.after_phone,
         &filter.tags,
         Json(&filter.valued_tags) as _,
-        filter.limit
+        filter.limit,
+        filter.q.as_deref().map(|q| format!("%{}%", q.replace(['%', '_', '\\'], "")))
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// One campaign a contact was a recipient of, newest first.
+#[derive(Debug, Clone)]
+pub struct ContactCampaign {
+    pub campaign_id: i64,
+    pub name: String,
+    pub kind: String,
+    /// The recipient's ledger state (`delivered`, `failed`, ...).
+    pub state: String,
+    pub replied: bool,
+    pub reason_code: Option<String>,
+    pub reason: Option<String>,
+    pub planned_at: DateTime<Utc>,
+}
+
+/// The campaigns the contact was in (at most `limit`, newest first).
+pub async fn campaigns_of(
+    db: impl PgExecutor<'_>,
+    org: OrgId,
+    contact_id: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<ContactCampaign>> {
+    sqlx::query_as!(
+        ContactCampaign,
+        r#"select r.campaign_id, cp.name, cp.kind, r.state, r.replied_at is not null as "replied!",
+                  r.reason_code, r.reason, r.planned_at
+           from recipients r join campaigns cp on cp.id = r.campaign_id and cp.org_id = r.org_id
+           where r.org_id = $1 and r.contact_id = $2
+           order by r.planned_at desc, r.campaign_id desc
+           limit $3"#,
+        org.0,
+        contact_id,
+        limit
     )
     .fetch_all(db)
     .await

@@ -5,6 +5,7 @@
 //! a row of another organization is simply not found.
 
 pub mod api_keys;
+pub mod audience;
 pub mod bot_flows;
 pub mod campaigns;
 pub mod contacts;

@@ -83,3 +83,43 @@ async fn a_test_number_engaged_in_an_active_campaign_is_excluded_like_in_a_real_
     assert_eq!(forecast["exclusions"][0]["campaign"]["name"], "Spring sale");
     assert_eq!(forecast["exclusions"][0]["sample"][0]["phone"], "+34612345601");
 }
+
+async fn campaign_count(app: &TestApp) -> i64 {
+    sqlx::query_scalar("select count(*) from campaigns").fetch_one(&app.pg).await.unwrap()
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn send_a_test_starts_a_test_campaign_of_the_same_message_and_leaves_nothing_when_refused(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let setup = app.campaign_setup().await;
+    app.contacts(
+        json!([{"phone": "+34612345601", "name": "Ana", "tags": ["vip"], "valued_tags": {"order_id": "A-1"}}]),
+    )
+    .await;
+    let campaign = app.ready_campaign(&setup, "Spring", json!({})).await;
+    let id = campaign["id"].as_i64().unwrap();
+    let before = campaign_count(&app).await;
+
+    // Refusals: no phones, a phone that is not a contact, a draft.
+    let url = format!("/v1/campaigns/{id}/test-send");
+    let (status, err) = app.post(&url, json!({"test_phones": []})).await;
+    assert_eq!((status, code(&err)), (StatusCode::UNPROCESSABLE_ENTITY, "no_test_phones"), "{err}");
+    let (status, err) = app.post(&url, json!({"test_phones": ["+34612345699"]})).await;
+    assert_eq!((status, code(&err)), (StatusCode::UNPROCESSABLE_ENTITY, "unknown_test_phones"), "{err}");
+    let (_, draft) = app.post("/v1/campaigns", json!({"name": "Draft"})).await;
+    let (status, err) =
+        app.post(&format!("/v1/campaigns/{}/test-send", draft["id"]), json!({"test_phones": ["+34612345601"]})).await;
+    assert_eq!((status, code(&err)), (StatusCode::CONFLICT, "campaign_not_ready"), "{err}");
+    assert_eq!(campaign_count(&app).await, before + 1, "only the draft was created; refused tests left nothing");
+
+    let (status, test) = app.post(&url, json!({"test_phones": ["+34 612 34 56 01"]})).await;
+    assert_eq!(status, StatusCode::CREATED, "{test}");
+    assert_eq!(test["kind"], "test");
+    assert_eq!(test["state"], "active", "{test}");
+    assert_eq!(test["name"], "Test of Spring");
+    assert_eq!(test["test_phones"], json!(["+34612345601"]));
+    assert_eq!(test["template"]["id"], campaign["template"]["id"], "the same template");
+    assert_eq!(test["bindings"], campaign["bindings"], "and the same bindings");
+    let (_, tested) = app.get(&format!("/v1/campaigns/{id}")).await;
+    assert_eq!(tested["state"], campaign["state"], "the campaign tested is unchanged");
+}

@@ -23,11 +23,28 @@ async fn bot() -> String {
     url
 }
 
-/// The scene of a journey: an app whose wa-sim sends statuses and replies,
-/// three contacts the campaign can reach and one it cannot, a Ready
-/// campaign, an operator account and the worker pipeline running.
-async fn scene(pg: PgPool) -> (TestApp, i64, e2e::console::Account, CancellationToken) {
-    let app = TestApp::spawn_with_webhooks(pg, |w| {
+/// The templates of the journey: the simulator's, and `spring_promo` with
+/// an IMAGE header and three body placeholders (one per binding kind).
+fn sim_config() -> wa_sim::Config {
+    let mut config = e2e::sim::config();
+    let mut promo = e2e::sim::template("spring_promo", "en_US", "Hi {{1}}, order {{2}} ships today with {{3}} off");
+    promo.header_format = Some(wa_sim::config::HeaderFormat::Image);
+    promo.footer = Some("Reply STOP to opt out".to_owned());
+    config.wabas[0].templates.push(promo);
+    config
+}
+
+/// Three contacts the campaign can reach and one without the valued tag its
+/// template needs.
+const CONTACTS_CSV: &str = "phone,name,tags,vt:order_id\n+34612600001,Ana,vip,A-1\n+34612600002,Rui,vip,A-2\n\
+                            +34612600003,Eva,vip,A-3\n+34612600004,Leo,vip,\n";
+
+/// The scene of a journey: an app whose wa-sim sends statuses and replies, a
+/// registered number, a bot flow, an operator account and the worker
+/// pipeline running. Contacts, templates and the campaign are the
+/// operator's to make in the browser.
+async fn scene(pg: PgPool) -> (TestApp, e2e::console::Account, CancellationToken) {
+    let app = TestApp::spawn_with_sim_webhooks(pg, sim_config(), |w| {
         (w.sent_delay_ms, w.delivered_delay_ms, w.read_delay_ms, w.read_probability) = (50, 300, 600, 1.0);
         w.flush_interval_ms = 50;
         w.replies.text_probability = 1.0;
@@ -35,39 +52,38 @@ async fn scene(pg: PgPool) -> (TestApp, i64, e2e::console::Account, Cancellation
     })
     .await;
     let bot_url = bot().await;
-    let number = app.register_number().await;
-    assert_eq!(app.post("/v1/templates/sync", json!({})).await.0, 200);
-    let (_, flow) = app
-        .post("/v1/bot-flows", json!({"name": "Bot", "endpoint_url": bot_url, "secret": "0123456789abcdef-bot"}))
-        .await;
-    // Three contacts the template can be sent to, and one without the valued tag it needs.
-    let (status, imported) = app
-        .import_csv(
-            "phone,name,tags,vt:order_id\n+34612600001,Ana,vip,A-1\n+34612600002,Rui,vip,A-2\n\
-             +34612600003,Eva,vip,A-3\n+34612600004,Leo,vip,\n",
-        )
-        .await;
-    assert_eq!(status, 200, "{imported}");
-    let template = app.template_id("order_update", "en_US").await;
-    let (status, campaign) = app
+    app.register_number().await;
+    let (status, flow) = app
         .post(
-            "/v1/campaigns",
-            json!({"name": "Spring sale", "number_id": number, "audience": {"tags": ["vip"]}, "template_id": template,
-                   "bot_flow_id": flow["id"], "pace_per_second": 20,
-                   "bindings": [{"param": "1", "kind": "contact_name"}, {"param": "2", "kind": "valued_tag", "key": "order_id"}]}),
+            "/v1/bot-flows",
+            json!({"name": "Support bot", "endpoint_url": bot_url, "secret": "0123456789abcdef-bot"}),
         )
         .await;
-    assert_eq!(status, 201, "{campaign}");
-    let campaign = campaign["id"].as_i64().unwrap();
-    let account = app.operator(app.org, "marta@acme.example", Role::Operator).await;
+    assert_eq!(status, 201, "{flow}");
+    let account = app.operator(app.org, "marta@acme.example", Role::Admin).await;
     let stop = pipeline(&app).await;
+    (app, account, stop)
+}
 
-    (app, campaign, account, stop)
+/// A file for the browser to upload.
+fn file(dir: &std::path::Path, name: &str, content: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path.display().to_string()
+}
+
+/// The id in a campaign URL (`/console/campaigns/{id}/...`).
+fn campaign_in(path: &str) -> Option<i64> {
+    path.strip_prefix("/console/campaigns/")?.split('/').next()?.parse().ok()
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
-async fn an_operator_starts_a_campaign_watches_it_live_and_finds_who_was_not_sent_to(pg: PgPool) {
-    let (app, campaign, account, stop) = scene(pg).await;
+async fn an_operator_builds_a_campaign_in_the_wizard_sends_it_watches_it_live_and_finds_who_was_not_sent_to(
+    pg: PgPool,
+) {
+    let (app, account, stop) = scene(pg).await;
+    let files = std::env::temp_dir().join(format!("console-journey-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&files).unwrap();
     let browser = Browser::start("journey").await;
     let c = &browser.client;
     // Signed out, the console sends the browser to sign in, then back.
@@ -89,28 +105,118 @@ async fn an_operator_starts_a_campaign_watches_it_live_and_finds_who_was_not_sen
         .wait_for(10, "the campaign list", || async { c.current_url().await.unwrap().path() == "/console/campaigns" })
         .await;
 
-    // The list shows the campaign, ready, with "Start now".
+    browser.screenshot("03-campaign-list-empty").await;
+    browser.check_accessibility("campaign-list-empty").await;
+
+    // Contacts: a file with a bad row is refused whole, with a report; the fixed one is imported.
+    c.find(Locator::LinkText("Contacts")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text("h1", "Contacts").await;
+    let bad = file(&files, "bad.csv", b"phone,name,tags\n+34612600001,Ana,vip\nnot-a-phone,Rui,vip\n");
+    c.find(Locator::Css("#file")).await.unwrap().send_keys(&bad).await.unwrap();
+    c.find(Locator::Css("form.import button")).await.unwrap().click().await.unwrap();
+    let report = browser.wait_for_text(".error-summary", "Nothing was imported").await;
+    assert!(report.contains("3"), "the bad row's line is named: {report}");
+    browser.screenshot("04-import-refused").await;
+    browser.check_accessibility("import-refused").await;
+    let good = file(&files, "contacts.csv", CONTACTS_CSV.as_bytes());
+    c.find(Locator::Css("#file")).await.unwrap().send_keys(&good).await.unwrap();
+    c.find(Locator::Css("form.import button")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text(".notice", "Imported 4 rows: 4 contacts created").await;
+    browser.wait_for_text("table.list tbody", "+34612600004").await;
+    browser.check_accessibility("contacts").await;
+
+    // Settings: sync the templates from Meta.
+    c.find(Locator::LinkText("Settings")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("form[action='/console/templates/sync'] button")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text(".notice", "Templates synced from Meta: 10 new").await;
+    browser.wait_for_text("#templates ~ .scroll table", "spring_promo").await;
+    browser.check_accessibility("settings").await;
+
+    // The wizard: basic settings.
+    c.find(Locator::LinkText("Campaigns")).await.unwrap().click().await.unwrap();
+    c.find(Locator::LinkText("New campaign")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text("h1", "New campaign").await;
+    browser.check_accessibility("wizard-new").await;
+    c.find(Locator::Css("#name")).await.unwrap().send_keys("Spring sale").await.unwrap();
+    c.find(Locator::Css("#number")).await.unwrap().select_by_index(1).await.unwrap();
+    c.find(Locator::Css("button[value=next]")).await.unwrap().click().await.unwrap();
+    // Audience, with its live count.
+    browser.wait_for_text("h1", "Spring sale: Audience").await;
+    let campaign = campaign_in(c.current_url().await.unwrap().path()).expect("the new campaign's id");
+    assert!(browser.text(".error-summary").await.contains("choose the audience"), "the draft lists what is missing");
+    c.find(Locator::Css("#tags")).await.unwrap().send_keys("vip").await.unwrap();
+    browser.wait_for_text("#audience-count", "4 contacts match").await;
+    browser.screenshot("05-wizard-audience").await;
+    browser.check_accessibility("wizard-audience").await;
+    c.find(Locator::Css("button[value=next]")).await.unwrap().click().await.unwrap();
+    // The template, then one binding of each kind, and the header image.
+    browser.wait_for_text("h1", "Template and message").await;
+    let template = browser.wait_for_text("#template", "spring_promo").await;
+    assert!(!template.contains("old_promo"), "only approved templates: {template}");
+    c.find(Locator::Css("#template")).await.unwrap().select_by_label("spring_promo (en_US, MARKETING)").await.unwrap();
+    c.find(Locator::Css("button[value=next]")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text(".notice", "bind each of its placeholders").await;
+    c.find(Locator::Id("body.1.kind")).await.unwrap().select_by_value("contact_name").await.unwrap();
+    c.find(Locator::Id("body.2.kind")).await.unwrap().select_by_value("valued_tag").await.unwrap();
+    c.find(Locator::Id("body.2.key")).await.unwrap().send_keys("order_id").await.unwrap();
+    c.find(Locator::Id("body.3.value")).await.unwrap().send_keys("20%").await.unwrap();
+    c.find(Locator::Css("button[value=stay]")).await.unwrap().click().await.unwrap();
+    let preview = browser.wait_for_text(".bubble", "Hi Ana, order A-1 ships today with 20% off").await;
+    assert!(preview.contains("Reply STOP to opt out"), "{preview}");
+    assert!(browser.text(".error-summary").await.contains("image"), "the header image is still missing");
+    let image = file(&files, "spring.png", &e2e::campaigns::png());
+    c.find(Locator::Css("#media")).await.unwrap().send_keys(&image).await.unwrap();
+    c.find(Locator::Css("form[action$='/header-media'] button")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text(".notice", "spring.png was uploaded to Meta").await;
+    browser.screenshot("06-wizard-message").await;
+    browser.check_accessibility("wizard-message").await;
+    c.find(Locator::Css("button[value=next]")).await.unwrap().click().await.unwrap();
+    // The bot flow and the pace.
+    browser.wait_for_text("h1", "Bot flow and pace").await;
+    c.find(Locator::Css("#bot_flow")).await.unwrap().select_by_label("Support bot").await.unwrap();
+    c.find(Locator::Css("#pace")).await.unwrap().send_keys("20").await.unwrap();
+    browser.check_accessibility("wizard-bot").await;
+    c.find(Locator::Css("button[value=next]")).await.unwrap().click().await.unwrap();
+    // The review: the forecast, with who will not be sent to and why.
+    browser.wait_for_text("h1", "Review and send").await;
+    assert_eq!(browser.text("[data-forecast=will_send]").await, "3 of 4");
+    let exclusions = browser.text("#forecast-title ~ table").await;
+    assert!(exclusions.contains("missing_valued_tag") && exclusions.contains("+34612600004"), "{exclusions}");
+    browser.screenshot("07-wizard-review").await;
+    browser.check_accessibility("wizard-review").await;
+    c.find(Locator::Css("form[action$='/ready'] button")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text(".notice", "“Spring sale” is ready to launch.").await;
     let row = browser.wait_for_text("table.list tbody tr", "Spring sale").await;
     assert!(row.contains("Ready to launch"), "{row}");
-    browser.screenshot("03-campaign-list").await;
+    browser.screenshot("08-campaign-list").await;
     browser.check_accessibility("campaign-list").await;
-    c.find(Locator::Css("table.list tbody tr button")).await.unwrap().click().await.unwrap();
-    // confirm.js asks first.
+
+    // Send a test to one contact: its own test campaign, sent at once.
+    c.goto(&app.url(&format!("/console/campaigns/{campaign}/review"))).await.unwrap();
+    c.find(Locator::Css("#test_phones")).await.unwrap().send_keys("+34612600001").await.unwrap();
+    c.find(Locator::Css("form[action$='/test-send'] button")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text(".notice", "The test is being sent.").await;
+    assert!(browser.text("h1").await.starts_with("Test of Spring sale"));
+    browser
+        .wait_for(60, "the test received", || async {
+            browser.try_text("[data-stat=received]").await.as_deref() == Some("1")
+        })
+        .await;
+
+    // Start now, from the review (confirm.js asks first).
+    c.goto(&app.url(&format!("/console/campaigns/{campaign}/review"))).await.unwrap();
+    c.find(Locator::Css("form[action$='/start'] button")).await.unwrap().click().await.unwrap();
     let question = c.get_alert_text().await.unwrap();
     assert!(question.contains("Start sending"), "{question}");
     c.accept_alert().await.unwrap();
     browser.wait_for_text(".notice", "The campaign started.").await;
-    assert_eq!(browser.text(".notice").await, "The campaign started.");
-
-    // The campaign page's numbers move by themselves to their final values.
-    c.find(Locator::LinkText("Spring sale")).await.unwrap().click().await.unwrap();
     browser
         .wait_for(10, "the campaign page", || async {
             c.current_url().await.unwrap().path() == format!("/console/campaigns/{campaign}")
         })
         .await;
     c.execute("window.notReloaded = true;", vec![]).await.unwrap();
-    browser.screenshot("04-campaign-live").await;
+    browser.screenshot("09-campaign-live").await;
     browser
         .wait_for(60, "all three read and replied, live", || async {
             browser.try_text("[data-stat=received]").await.as_deref() == Some("3")
@@ -129,7 +235,7 @@ async fn an_operator_starts_a_campaign_watches_it_live_and_finds_who_was_not_sen
         reasons.contains("the contact lacks a valued tag the template needs") && reasons.contains("1"),
         "{reasons}"
     );
-    browser.screenshot("05-campaign-final").await;
+    browser.screenshot("10-campaign-final").await;
     browser.check_accessibility("campaign-page").await;
 
     // Who was not sent to, and why.
@@ -146,7 +252,7 @@ async fn an_operator_starts_a_campaign_watches_it_live_and_finds_who_was_not_sen
     let row = rows[0].text().await.unwrap();
     assert!(row.contains("+34612600004") && row.contains("Not sent"), "{row}");
     assert!(row.contains("the contact lacks a valued tag the template needs (missing_valued_tag)"), "{row}");
-    browser.screenshot("06-recipients-not-sent").await;
+    browser.screenshot("11-recipients-not-sent").await;
     browser.check_accessibility("recipients-filtered").await;
 
     // Export report: request it, follow it to ready, download it.
@@ -158,7 +264,7 @@ async fn an_operator_starts_a_campaign_watches_it_live_and_finds_who_was_not_sen
             c.find(Locator::Css("#reports-table a[download]")).await.is_ok()
         })
         .await;
-    browser.screenshot("07-report-ready").await;
+    browser.screenshot("12-report-ready").await;
     let href = c.find(Locator::Css("#reports-table a[download]")).await.unwrap().attr("href").await.unwrap().unwrap();
     let cookie = c.get_named_cookie("wce_session").await.unwrap();
     let csv =
@@ -185,6 +291,17 @@ async fn an_operator_starts_a_campaign_watches_it_live_and_finds_who_was_not_sen
     assert!(browser.text("h1").await.starts_with("Copy of Spring sale"));
     assert_eq!(browser.text("[data-stat=targeted]").await, "0");
 
+    // Operations: a dead letter of the organization, replayed.
+    e2e::dead::make_dead(&app, queue::DeadQueue::Launch, &[queue::LaunchJob { campaign_id: campaign }]).await;
+    c.find(Locator::LinkText("Operations")).await.unwrap().click().await.unwrap();
+    let dead = browser.wait_for_text("#dead-launch ~ article", "the handler said no").await;
+    assert!(dead.contains(&format!("\"campaign_id\": {campaign}")) || dead.contains("Payload"), "{dead}");
+    browser.screenshot("13-operations").await;
+    browser.check_accessibility("operations").await;
+    c.find(Locator::Css("#dead-launch ~ article form[action$='/replay'] button")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text(".notice", "The dead letter is back in its queue.").await;
+    assert!(c.find(Locator::Css("#dead-launch")).await.is_err(), "no dead letter left in the launch queue");
+
     // Signing out ends the session: the console asks to sign in again.
     c.find(Locator::Css("form[action='/console/sign-out'] button")).await.unwrap().click().await.unwrap();
     browser.wait_for(10, "signed out", || async { c.current_url().await.unwrap().path() == "/console/sign-in" }).await;
@@ -199,7 +316,11 @@ async fn an_operator_starts_a_campaign_watches_it_live_and_finds_who_was_not_sen
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn the_same_journey_works_with_the_keyboard_only(pg: PgPool) {
-    let (app, campaign, account, stop) = scene(pg).await;
+    let (app, account, stop) = scene(pg).await;
+    // A file cannot be chosen without a mouse (the file dialog is the
+    // system's): the contacts come through the API.
+    let (status, imported) = app.import_csv(CONTACTS_CSV).await;
+    assert_eq!(status, 200, "{imported}");
     let browser = Browser::start("keyboard").await;
     let c = &browser.client;
     let enter = Browser::enter();
@@ -214,12 +335,54 @@ async fn the_same_journey_works_with_the_keyboard_only(pg: PgPool) {
         .await;
     // The skip link comes first, and every action is a focusable control.
     browser.tab_to("a.skip", 3).await;
-    browser.tab_to("table.list tbody tr form[action$='/start'] button", 40).await;
+    browser.tab_to("a[href='/console/settings']", 10).await;
+    browser.keys(&enter).await;
+    browser.tab_to("form[action='/console/templates/sync'] button", 20).await;
+    browser.keys(&enter).await;
+    browser.wait_for_text(".notice", "Templates synced from Meta").await;
+    browser.tab_to("a[href='/console/campaigns']", 10).await;
+    browser.keys(&enter).await;
+    browser.tab_to("a[href='/console/campaigns/new']", 20).await;
+    browser.keys(&enter).await;
+    // Every step of the wizard, from the keyboard.
+    browser.tab_to("#name", 20).await;
+    browser.keys("Spring sale").await;
+    browser.tab_to("#number", 6).await;
+    choose(&browser, "number", "+").await;
+    browser.tab_to("button[value=next]", 6).await;
+    browser.keys(&enter).await;
+    browser.wait_for_text("h1", "Spring sale: Audience").await;
+    let campaign = campaign_in(c.current_url().await.unwrap().path()).expect("the new campaign's id");
+    browser.tab_to("#tags", 40).await;
+    browser.keys("vip").await;
+    browser.wait_for_text("#audience-count", "4 contacts match").await;
+    browser.tab_to("button[value=next]", 10).await;
+    browser.keys(&enter).await;
+    browser.wait_for_text("h1", "Template and message").await;
+    browser.tab_to("#template", 40).await;
+    choose(&browser, "template", "order_update (en_US").await;
+    browser.tab_to("button[value=next]", 6).await;
+    browser.keys(&enter).await;
+    browser.wait_for_text(".notice", "bind each of its placeholders").await;
+    browser.tab_to("[id='body.1.kind']", 40).await;
+    choose(&browser, "body.1.kind", "The contact's name").await;
+    browser.tab_to("[id='body.2.kind']", 6).await;
+    choose(&browser, "body.2.kind", "A valued tag").await;
+    browser.tab_to("[id='body.2.key']", 4).await;
+    browser.keys("order_id").await;
+    browser.tab_to("button[value=next]", 6).await;
+    browser.keys(&enter).await;
+    browser.wait_for_text("h1", "Bot flow and pace").await;
+    browser.tab_to("#bot_flow", 40).await;
+    choose(&browser, "bot_flow", "Support bot").await;
+    browser.tab_to("button[value=next]", 10).await;
+    browser.keys(&enter).await;
+    browser.wait_for_text("h1", "Review and send").await;
+    assert_eq!(browser.text("[data-forecast=will_send]").await, "3 of 4");
+    browser.tab_to("form[action$='/start'] button", 60).await;
     browser.keys(&enter).await;
     c.accept_alert().await.unwrap();
     browser.wait_for_text(".notice", "The campaign started.").await;
-    browser.tab_to(&format!("a[href='/console/campaigns/{campaign}']"), 40).await;
-    browser.keys(&enter).await;
     browser
         .wait_for(60, "the final numbers", || async {
             c.current_url().await.unwrap().path() == format!("/console/campaigns/{campaign}")
@@ -253,4 +416,19 @@ async fn the_same_journey_works_with_the_keyboard_only(pg: PgPool) {
     browser.wait_for(10, "signed out", || async { c.current_url().await.unwrap().path() == "/console/sign-in" }).await;
     stop.cancel();
     c.clone().close().await.unwrap();
+}
+
+/// Moves a focused `<select>` with the arrow keys until its chosen option's
+/// text contains `part`.
+async fn choose(browser: &Browser, id: &str, part: &str) {
+    let down = String::from(char::from(fantoccini::key::Key::Down));
+    let script = format!("const s = document.getElementById('{id}'); return s.options[s.selectedIndex].text;");
+    for _ in 0..30 {
+        let text = browser.client.execute(&script, vec![]).await.unwrap();
+        if text.as_str().is_some_and(|t| t.contains(part)) {
+            return;
+        }
+        browser.keys(&down).await;
+    }
+    panic!("no option of #{id} reads {part:?}");
 }

@@ -245,6 +245,11 @@ impl World {
                 "",
                 Body::Json(json!({"phone": "+34612000001", "step": "replied"})),
             ),
+            ("POST", "/v1/campaigns/{id}/test-send") => (
+                format!("/v1/campaigns/{}/test-send", ids.campaign),
+                "",
+                Body::Json(json!({"test_phones": ["+34612000001"]})),
+            ),
             ("POST", path) if path.starts_with("/v1/campaigns/{id}/") => {
                 (path.replace("{id}", &ids.campaign.to_string()), "", Body::None)
             }

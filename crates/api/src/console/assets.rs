@@ -21,15 +21,16 @@ fn asset(stem: &str, ext: &str, content_type: &'static str, body: &'static str) 
     Asset { name: format!("{stem}.{hash}.{ext}"), content_type, body }
 }
 
-static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
+static ASSETS: LazyLock<[Asset; 4]> = LazyLock::new(|| {
     [
         asset("console", "css", "text/css; charset=utf-8", include_str!("../../static/console.css")),
         asset("live-stats", "js", "text/javascript; charset=utf-8", include_str!("../../static/live-stats.js")),
         asset("confirm", "js", "text/javascript; charset=utf-8", include_str!("../../static/confirm.js")),
+        asset("audience-count", "js", "text/javascript; charset=utf-8", include_str!("../../static/audience-count.js")),
     ]
 });
 
-/// The URL of an embedded asset by its stem (`console`, `live-stats`, `confirm`).
+/// The URL of an embedded asset by its stem (`console`, `live-stats`, `confirm`, `audience-count`).
 pub fn url(stem: &str) -> String {
     ASSETS
         .iter()

@@ -49,7 +49,7 @@ struct Row {
     funnel: String,
 }
 
-fn outcome_label(o: Outcome) -> &'static str {
+pub(super) fn outcome_label(o: Outcome) -> &'static str {
     match o {
         Outcome::Pending => "Not sent yet",
         Outcome::Received => "Received",
@@ -91,6 +91,7 @@ struct CampaignPage {
     paused: Option<String>,
     can_start: bool,
     can_finish: bool,
+    editable: bool,
     stats: stats::Stats,
     eta: String,
     live: bool,
@@ -166,6 +167,7 @@ pub async fn page(
         paused: record.paused_at.map(|_| record.pause_reason.clone().unwrap_or_else(|| "paused".to_owned())),
         can_start: lifecycle == Lifecycle::Editable && record.problems().is_empty(),
         can_finish: lifecycle == Lifecycle::Active,
+        editable: lifecycle == Lifecycle::Editable,
         eta: stats.finishes_at.as_ref().map_or_else(|| "—".to_owned(), when),
         live: lifecycle != Lifecycle::Finished,
         live_js: assets::url("live-stats"),

@@ -54,6 +54,8 @@ struct Row {
     can_start: bool,
     can_finish: bool,
     can_resume: bool,
+    can_edit: bool,
+    can_delete: bool,
 }
 
 #[derive(Template)]
@@ -89,6 +91,8 @@ fn row(record: &CampaignRecord) -> Row {
         can_start: lifecycle == Lifecycle::Editable && record.problems().is_empty(),
         can_finish: lifecycle == Lifecycle::Active,
         can_resume: lifecycle == Lifecycle::Active && paused,
+        can_edit: lifecycle == Lifecycle::Editable,
+        can_delete: lifecycle != Lifecycle::Active,
     }
 }
 
@@ -182,6 +186,8 @@ enum Action {
     Resume,
     /// "Clone into a new Draft".
     Clone,
+    /// Delete for good (not while Active).
+    Delete,
 }
 
 impl Action {
@@ -191,6 +197,7 @@ impl Action {
             "finish" => Some(Self::Finish),
             "resume" => Some(Self::Resume),
             "clone" => Some(Self::Clone),
+            "delete" => Some(Self::Delete),
             _ => None,
         }
     }
@@ -219,6 +226,9 @@ pub async fn act(
         Action::Start => lifecycle::start_now(&state, org, id, None).await.map(|()| ("The campaign started.", back)),
         Action::Finish => lifecycle::finish_active(&state, org, id).await.map(|()| ("The campaign is finished.", back)),
         Action::Resume => lifecycle::resume_paused(&state, org, id).await.map(|()| ("Sending resumed.", back)),
+        Action::Delete => crud::delete_campaign(&state, org, id)
+            .await
+            .map(|()| ("The campaign was deleted.", "/console/campaigns".to_owned())),
         Action::Clone => crud::clone_campaign(&state, org, id, None).await.map(|new| {
             (
                 "This is a new Draft with the settings of the campaign it was cloned from.",

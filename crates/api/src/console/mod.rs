@@ -4,20 +4,25 @@
 //! Every page is an askama template (`templates/console/`) rendered from the
 //! same store functions the `/v1` routes use; every action is a plain form
 //! post answered with a redirect, so the console works without JavaScript.
-//! Two small scripts of our own improve it: live statistics over SSE and
-//! confirmations. Pages are sent with a strict Content-Security-Policy.
+//! Three small scripts of our own improve it: live statistics over SSE, the
+//! audience step's live count, and confirmations. Pages are sent with a
+//! strict Content-Security-Policy.
 
 mod assets;
 mod campaign;
 mod campaigns;
+mod contacts;
+mod operations;
 pub(crate) mod pages;
 mod reports;
 pub(crate) mod session;
+mod settings;
 mod sign_in;
+mod wizard;
 
 use axum::{
     Router,
-    extract::Request,
+    extract::{DefaultBodyLimit, Request},
     http::{HeaderValue, header},
     middleware::{self, Next},
     response::{Redirect, Response},
@@ -37,14 +42,33 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/sign-out"),
     ("POST", "/console/sign-out-everywhere"),
     ("GET", "/console/campaigns"),
+    ("GET", "/console/campaigns/new"),
+    ("POST", "/console/campaigns/new"),
+    ("GET", "/console/audience-count"),
     ("GET", "/console/campaigns/{id}"),
+    ("GET", "/console/campaigns/{id}/edit/{step}"),
+    ("POST", "/console/campaigns/{id}/edit/{step}"),
+    ("POST", "/console/campaigns/{id}/header-media"),
+    ("GET", "/console/campaigns/{id}/review"),
+    ("POST", "/console/campaigns/{id}/ready"),
+    ("POST", "/console/campaigns/{id}/test-send"),
+    ("POST", "/console/campaigns/{id}/schedule"),
     ("GET", "/console/campaigns/{id}/live"),
     ("POST", "/console/campaigns/{id}/start"),
     ("POST", "/console/campaigns/{id}/finish"),
     ("POST", "/console/campaigns/{id}/resume"),
     ("POST", "/console/campaigns/{id}/clone"),
+    ("POST", "/console/campaigns/{id}/delete"),
     ("POST", "/console/campaigns/{id}/reports"),
     ("GET", "/console/reports/{id}/download"),
+    ("GET", "/console/contacts"),
+    ("POST", "/console/contacts/import"),
+    ("GET", "/console/contacts/{id}"),
+    ("GET", "/console/settings"),
+    ("POST", "/console/templates/sync"),
+    ("GET", "/console/operations"),
+    ("POST", "/console/dead-letters/{queue}/{id}/replay"),
+    ("POST", "/console/dead-letters/{queue}/{id}/delete"),
 ];
 
 /// The routes anyone may reach (the rest need a signed-in operator).
@@ -58,12 +82,32 @@ pub fn router() -> Router<AppState> {
         .route("/console/sign-out", post(sign_in::sign_out))
         .route("/console/sign-out-everywhere", post(sign_in::sign_out_everywhere))
         .route("/console/campaigns", get(campaigns::list))
+        .route("/console/campaigns/new", get(wizard::new_form).post(wizard::create))
+        .route("/console/audience-count", get(wizard::audience_count))
         .route("/console/campaigns/{id}", get(campaign::page))
+        .route("/console/campaigns/{id}/edit/{step}", get(wizard::step).post(wizard::save))
+        .route(
+            "/console/campaigns/{id}/header-media",
+            // Meta's largest header file (16 MB video) and the form around it.
+            post(wizard::upload_media).layer(DefaultBodyLimit::max(17 << 20)),
+        )
+        .route("/console/campaigns/{id}/review", get(wizard::review))
+        .route("/console/campaigns/{id}/ready", post(wizard::ready))
+        .route("/console/campaigns/{id}/test-send", post(wizard::test_send))
+        .route("/console/campaigns/{id}/schedule", post(wizard::schedule))
         .route("/console/campaigns/{id}/live", get(campaign::live))
-        // start, finish, resume and clone (`ROUTES`); any other action is a 404 page.
+        // start, finish, resume, clone and delete (`ROUTES`); any other action is a 404 page.
         .route("/console/campaigns/{id}/{action}", post(campaigns::act))
         .route("/console/campaigns/{id}/reports", post(reports::request))
         .route("/console/reports/{id}/download", get(reports::download))
+        .route("/console/contacts", get(contacts::list))
+        // The import reads the file within `CSV_IMPORT_BYTES` itself.
+        .route("/console/contacts/import", post(contacts::import_csv).layer(DefaultBodyLimit::disable()))
+        .route("/console/contacts/{id}", get(contacts::page))
+        .route("/console/settings", get(settings::page))
+        .route("/console/templates/sync", post(settings::sync_templates))
+        .route("/console/operations", get(operations::page))
+        .route("/console/dead-letters/{queue}/{id}/{action}", post(operations::act))
         .route("/console/assets/{name}", get(assets::serve))
         .layer(middleware::from_fn(security_headers))
 }

@@ -95,14 +95,18 @@ pub struct Replayed {
 /// The admin-checked caller's scope and the deployment's queues.
 fn setup(state: &AppState, auth: &Auth) -> ApiResult<(DeadLetters, Scope)> {
     auth.require(SCOPE_ADMIN)?;
-    let dead_letters = state
-        .dead_letters
-        .clone()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the API was built without its queues")))?;
-    Ok((dead_letters, Scope::Org(auth.org())))
+    Ok((queues(state)?, Scope::Org(auth.org())))
 }
 
-fn queue(name: &str) -> ApiResult<DeadQueue> {
+/// The deployment's queues (the API's dead letters and the console's operations page).
+pub(crate) fn queues(state: &AppState) -> ApiResult<DeadLetters> {
+    state
+        .dead_letters
+        .clone()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the API was built without its queues")))
+}
+
+pub(crate) fn queue(name: &str) -> ApiResult<DeadQueue> {
     name.parse().map_err(|e: queue::dead_letters::UnknownQueue| ApiError::Invalid {
         status: StatusCode::NOT_FOUND,
         code: "unknown_queue",
@@ -111,7 +115,7 @@ fn queue(name: &str) -> ApiResult<DeadQueue> {
     })
 }
 
-fn failed(e: DeadLetterError) -> ApiError {
+pub(crate) fn failed(e: DeadLetterError) -> ApiError {
     match e {
         DeadLetterError::InvalidCursor(_) => {
             ApiError::invalid("invalid_cursor", "cursor is not one this API returned", Some("cursor".into()))

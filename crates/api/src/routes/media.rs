@@ -93,7 +93,7 @@ async fn read_body(headers: &HeaderMap, body: Body, media_type: MediaType) -> Ap
     Ok(content)
 }
 
-fn filename(value: Option<&str>, media_type: MediaType) -> ApiResult<String> {
+pub(crate) fn filename(value: Option<&str>, media_type: MediaType) -> ApiResult<String> {
     let Some(name) = value.map(str::trim) else { return Ok(format!("upload.{}", media_type.extension())) };
     let bad = name.is_empty()
         || name.chars().count() > MAX_FILENAME_CHARS
@@ -149,6 +149,22 @@ pub async fn upload(
     // Checked before reading up to 16 MB for nothing.
     let access = number_access(&state, org, number_id).await?.ok_or_else(unknown_number)?;
     let content = read_body(&headers, body, media_type).await?;
+    let asset = store_upload(&state, org, &access, number_id, media_type, &filename, content).await?;
+    Ok((StatusCode::CREATED, Json(asset)))
+}
+
+/// Checks an uploaded file (not empty, its content of its declared type),
+/// uploads it to Meta for the number, and stores it: the API's upload and
+/// the console's.
+pub(crate) async fn store_upload(
+    state: &AppState,
+    org: store::OrgId,
+    access: &cloud::NumberAccess,
+    number_id: i64,
+    media_type: MediaType,
+    filename: &str,
+    content: Vec<u8>,
+) -> ApiResult<MediaAsset> {
     if content.is_empty() {
         return Err(ApiError::invalid("empty_file", "the body is empty: send the file's bytes", None));
     }
@@ -163,17 +179,22 @@ pub async fn upload(
             None,
         ));
     }
-    let meta_media_id = cloud::upload(&state, &access, content.clone(), media_type.mime(), &filename).await?;
+    let meta_media_id = cloud::upload(state, access, content.clone(), media_type.mime(), filename).await?;
     let new = NewMedia {
         number_id,
         kind: media_type.kind().as_str(),
         mime_type: media_type.mime(),
-        filename: Some(&filename),
+        filename: Some(filename),
         content: &content,
         meta_media_id: &meta_media_id,
     };
-    let asset = media::create(&state.pg, org, &new).await?.ok_or_else(unknown_number)?;
-    Ok((StatusCode::CREATED, Json(asset)))
+    media::create(&state.pg, org, &new).await?.ok_or_else(|| {
+        ApiError::invalid(
+            "unknown_number",
+            "number_id must be one of the organization's numbers",
+            Some("number_id".into()),
+        )
+    })
 }
 
 /// Lists the organization's media (without their bytes).

@@ -1,15 +1,15 @@
 //! The `/v1` routes, grouped by resource, each with its OpenAPI description.
 
-mod api_keys;
-mod bot_flows;
+pub(crate) mod api_keys;
+pub(crate) mod bot_flows;
 pub(crate) mod campaigns;
-mod contacts;
-mod dead_letters;
-mod media;
-mod numbers;
+pub(crate) mod contacts;
+pub(crate) mod dead_letters;
+pub(crate) mod media;
+pub(crate) mod numbers;
 mod organization;
 pub(crate) mod reports;
-mod templates;
+pub(crate) mod templates;
 mod webhooks;
 
 use serde::{Deserialize, Deserializer};

@@ -162,6 +162,18 @@ pub enum DeadLetterError {
 
 pub type Result<T, E = DeadLetterError> = std::result::Result<T, E>;
 
+/// One queue's depth (see [`DeadLetters::depths`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Depth {
+    pub queue: DeadQueue,
+    /// Waiting to run: in the active list, or scheduled and due.
+    pub waiting: u64,
+    /// How long the oldest of those has waited.
+    pub oldest_waiting: Option<std::time::Duration>,
+    /// Fetched by a worker and not finished.
+    pub in_flight: u64,
+}
+
 /// The dead-letter operations of one deployment: its Postgres, its Redis
 /// and its `QUEUE_PREFIX`.
 #[derive(Debug, Clone)]
@@ -184,6 +196,36 @@ impl DeadLetters {
     /// The Redis queue name of `queue` in this deployment.
     pub fn redis_queue(&self, queue: DeadQueue) -> Option<String> {
         queue.redis_queue().map(|q| format!("{}{q}", self.prefix))
+    }
+
+    /// Each queue's depth now, for the whole deployment (queues are shared
+    /// by every organization): what waits, for how long, what is being run.
+    pub async fn depths(&self) -> Result<Vec<Depth>> {
+        let mut out = Vec::with_capacity(DeadQueue::ALL.len());
+        for queue in DeadQueue::ALL {
+            match self.redis_queue(queue) {
+                Some(name) => {
+                    let g = crate::queue_gauges(&mut self.redis.clone(), &name).await?;
+                    out.push(Depth {
+                        queue,
+                        waiting: g.active + g.scheduled_due,
+                        oldest_waiting: g.oldest_pending_age,
+                        in_flight: g.inflight,
+                    });
+                }
+                None => {
+                    let s = store::webhook_events::queue_state(&self.pg).await?;
+                    out.push(Depth {
+                        queue,
+                        waiting: s.pending.max(0) as u64,
+                        oldest_waiting: (s.pending > 0)
+                            .then(|| std::time::Duration::from_secs_f64(s.oldest_pending_secs.max(0.0))),
+                        in_flight: s.in_flight.max(0) as u64,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Dead letters per queue.

@@ -22,8 +22,8 @@ pub use forecast::{ForecastGroup, SampleContact, forecast, sample_contacts};
 pub use lifecycle::{FinishOutcome, finish, launch, pause, resume, schedule, unschedule};
 pub use plan::{LedgerCounts, PlanOutcome, plan};
 pub use write::{
-    CampaignChanges, ReferenceCheck, TemplateChoice, check_references, clone_as_draft, delete, insert, lock,
-    resolve_test_phones, update,
+    CampaignChanges, ReferenceCheck, TemplateChoice, check_references, clone_as_draft, clone_as_test, delete, insert,
+    lock, resolve_test_phones, update,
 };
 
 use crate::OrgId;

@@ -180,3 +180,29 @@ pub async fn clone_as_draft(db: impl PgExecutor<'_>, org: OrgId, id: i64, name: 
     .fetch_optional(db)
     .await
 }
+
+/// A new test campaign of the organization with the campaign's number,
+/// template, bindings, header media, bot flow and delivery policy, sent to
+/// `contact_ids` (a "Send a test" of a real campaign or a test one).
+pub async fn clone_as_test(
+    db: impl PgExecutor<'_>,
+    org: OrgId,
+    id: i64,
+    name: &str,
+    contact_ids: &[i64],
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        r#"insert into campaigns (org_id, kind, name, number_id, test_contact_ids, template_id, bindings,
+                                  header_media_id, bot_flow_id, pace_per_second, delivery_policy)
+           select org_id, 'test', $3, number_id, $4, template_id, bindings,
+                  header_media_id, bot_flow_id, pace_per_second, delivery_policy
+           from campaigns where org_id = $1 and id = $2
+           returning id"#,
+        org.0,
+        id,
+        name,
+        contact_ids
+    )
+    .fetch_optional(db)
+    .await
+}

@@ -24,14 +24,20 @@ pub async fn create(
     auth: Auth,
     ApiJson(body): ApiJson<CampaignInput>,
 ) -> ApiResult<(StatusCode, Json<CampaignView>)> {
+    let id = create_campaign(&state, auth.org(), body).await?;
+    Ok((StatusCode::CREATED, Json(load(&state, auth.org(), id).await?)))
+}
+
+/// Creates a campaign (the API's create and the console's wizard); its id.
+pub(crate) async fn create_campaign(state: &AppState, org: store::OrgId, body: CampaignInput) -> ApiResult<i64> {
     let kind = body.kind.unwrap_or(Kind::Real);
     let name = crate::routes::check_name(body.name.as_deref().unwrap_or_default())?.to_owned();
-    let changes = body.into_changes(&state.pg, auth.org(), kind).await?;
+    let changes = body.into_changes(&state.pg, org, kind).await?;
     let mut tx = state.pg.begin().await?;
-    let id = campaigns::insert(&mut *tx, auth.org(), kind.as_str(), &name).await?;
-    campaigns::update(&mut tx, auth.org(), id, &changes).await.map_err(reference_race)?;
+    let id = campaigns::insert(&mut *tx, org, kind.as_str(), &name).await?;
+    campaigns::update(&mut tx, org, id, &changes).await.map_err(reference_race)?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(load(&state, auth.org(), id).await?)))
+    Ok(id)
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -89,9 +95,20 @@ pub async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CampaignInput>,
 ) -> ApiResult<Json<CampaignView>> {
+    update_campaign(&state, auth.org(), id, body).await?;
+    Ok(Json(load(&state, auth.org(), id).await?))
+}
+
+/// Changes a Draft or Ready campaign (the API's PATCH and the console's wizard).
+pub(crate) async fn update_campaign(
+    state: &AppState,
+    org: store::OrgId,
+    id: i64,
+    body: CampaignInput,
+) -> ApiResult<()> {
     // Checked before the row is locked: the checks read on other connections,
     // and holding a lock while waiting for one could exhaust the pool.
-    let current = campaigns::get(&state.pg, auth.org(), id).await?.ok_or_else(not_found)?;
+    let current = campaigns::get(&state.pg, org, id).await?.ok_or_else(not_found)?;
     editable(&current.lifecycle)?;
     if body.kind.is_some() {
         return Err(ApiError::invalid(
@@ -100,14 +117,14 @@ pub async fn update(
             Some("kind".into()),
         ));
     }
-    let changes = body.into_changes(&state.pg, auth.org(), current.kind()).await?;
+    let changes = body.into_changes(&state.pg, org, current.kind()).await?;
     let mut tx = state.pg.begin().await?;
     // The kind never changes; the lifecycle may have since the read.
-    let lifecycle = campaigns::lock(&mut tx, auth.org(), id).await?.ok_or_else(not_found)?;
+    let lifecycle = campaigns::lock(&mut tx, org, id).await?.ok_or_else(not_found)?;
     editable(&lifecycle)?;
-    campaigns::update(&mut tx, auth.org(), id, &changes).await.map_err(reference_race)?;
+    campaigns::update(&mut tx, org, id, &changes).await.map_err(reference_race)?;
     tx.commit().await?;
-    Ok(Json(load(&state, auth.org(), id).await?))
+    Ok(())
 }
 
 /// A referenced row deleted between the check and the write.
@@ -146,17 +163,23 @@ pub async fn get(
     )
 )]
 pub async fn delete(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<i64>) -> ApiResult<StatusCode> {
+    delete_campaign(&state, auth.org(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a campaign that is not Active (the API's and the console's).
+pub(crate) async fn delete_campaign(state: &AppState, org: store::OrgId, id: i64) -> ApiResult<()> {
     let mut tx = state.pg.begin().await?;
-    let lifecycle = campaigns::lock(&mut tx, auth.org(), id).await?.ok_or_else(not_found)?;
+    let lifecycle = campaigns::lock(&mut tx, org, id).await?.ok_or_else(not_found)?;
     if lifecycle == Lifecycle::Active.as_str() {
         return Err(ApiError::Conflict {
             code: "campaign_active",
             message: "an active campaign cannot be deleted; finish it first".into(),
         });
     }
-    campaigns::delete(&mut tx, auth.org(), id).await?;
+    campaigns::delete(&mut tx, org, id).await?;
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 const DEFAULT_PAGE: i64 = 50;

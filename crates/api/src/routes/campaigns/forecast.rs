@@ -88,8 +88,13 @@ pub async fn forecast(
     auth: Auth,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Forecast>> {
+    Ok(Json(compute(&state, auth.org(), id).await?))
+}
+
+/// The forecast of a campaign (the API's and the console's review step).
+pub(crate) async fn compute(state: &AppState, org: store::OrgId, id: i64) -> ApiResult<Forecast> {
     let started = Instant::now();
-    let record = campaigns::get(&state.pg, auth.org(), id).await?.ok_or_else(not_found)?;
+    let record = campaigns::get(&state.pg, org, id).await?.ok_or_else(not_found)?;
     match record.lifecycle() {
         Lifecycle::Editable | Lifecycle::Scheduled => ready(&record)?,
         Lifecycle::Active | Lifecycle::Finished => {
@@ -99,9 +104,9 @@ pub async fn forecast(
             });
         }
     }
-    let groups = campaigns::forecast(&state.pg, auth.org(), id).await?;
+    let groups = campaigns::forecast(&state.pg, org, id).await?;
     let sample_ids: Vec<i64> = groups.iter().flat_map(|g| g.sample.iter().copied()).collect();
-    let samples = campaigns::sample_contacts(&state.pg, auth.org(), &sample_ids).await?;
+    let samples = campaigns::sample_contacts(&state.pg, org, &sample_ids).await?;
 
     let mut will_send = 0;
     let mut exclusions = Vec::new();
@@ -126,7 +131,7 @@ pub async fn forecast(
     let starts_at = record.scheduled_at.unwrap_or_else(Utc::now);
     // Rounded to the millisecond first, so 30 contacts at 60/hour is 1800 s, not 1801.
     let eta_seconds = ((will_send as f64 / pace.contacts_per_second * 1000.0).round() / 1000.0).ceil() as i64;
-    Ok(Json(Forecast {
+    Ok(Forecast {
         campaign_id: id,
         audience: will_send + excluded,
         will_send,
@@ -137,7 +142,7 @@ pub async fn forecast(
         eta_seconds,
         pace,
         computed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-    }))
+    })
 }
 
 /// The rate sending would run at: the schedule's contacts per hour, or the

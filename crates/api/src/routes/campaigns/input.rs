@@ -133,7 +133,7 @@ impl CampaignInput {
 }
 
 impl AudienceInput {
-    fn check(self) -> ApiResult<(Vec<String>, serde_json::Value, String)> {
+    pub(crate) fn check(self) -> ApiResult<(Vec<String>, serde_json::Value, String)> {
         if self.tags.len() > MAX_AUDIENCE_TERMS || self.valued_tags.len() > MAX_AUDIENCE_TERMS {
             return Err(invalid(
                 "audience_too_large",
@@ -171,7 +171,7 @@ impl AudienceInput {
 }
 
 /// The contact ids of the test phones; every phone must be a contact.
-async fn test_contacts(pg: &store::PgPool, org: OrgId, phones: &[String]) -> ApiResult<Vec<i64>> {
+pub(crate) async fn test_contacts(pg: &store::PgPool, org: OrgId, phones: &[String]) -> ApiResult<Vec<i64>> {
     if phones.len() > MAX_TEST_PHONES {
         return Err(invalid(
             "too_many_test_phones",

@@ -156,31 +156,44 @@ pub async fn schedule(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<ScheduleInput>,
 ) -> ApiResult<Json<CampaignView>> {
+    schedule_at(&state, auth.org(), id, body.at, body.contacts_per_hour).await?;
+    Ok(Json(load(&state, auth.org(), id).await?))
+}
+
+/// Schedules a Ready campaign to start at `at`, paced in contacts per hour:
+/// the API's schedule and the console's.
+pub(crate) async fn schedule_at(
+    state: &AppState,
+    org: OrgId,
+    id: i64,
+    at: DateTime<Utc>,
+    contacts_per_hour: i64,
+) -> ApiResult<()> {
     let now = Utc::now();
-    if body.at <= now {
+    if at <= now {
         return Err(ApiError::invalid(
             "schedule_in_past",
-            format!("at ({}) is not in the future; launch now instead", body.at.to_rfc3339()),
+            format!("at ({}) is not in the future; launch now instead", at.to_rfc3339()),
             Some("at".into()),
         ));
     }
-    if body.at > now + MAX_SCHEDULE_AHEAD {
+    if at > now + MAX_SCHEDULE_AHEAD {
         return Err(ApiError::invalid("schedule_too_far", "at must be within a year from now", Some("at".into())));
     }
-    let per_hour = check_contacts_per_hour(body.contacts_per_hour)
+    let per_hour = check_contacts_per_hour(contacts_per_hour)
         .map_err(|e| ApiError::invalid("invalid_pace", e.to_string(), Some("contacts_per_hour".into())))?;
     let per_hour = i32::try_from(per_hour).map_err(anyhow::Error::from)?;
     // Valid until a day after the start, as far as one upload reaches (the
     // scheduled launch does not renew it yet: docs/sending.md, "Open").
-    let horizon = (body.at - now + TimeDelta::days(1)).min(TimeDelta::days(29));
-    let media = prepare_start(&state, auth.org(), id, horizon, schedulable).await?;
+    let horizon = (at - now + TimeDelta::days(1)).min(TimeDelta::days(29));
+    let media = prepare_start(state, org, id, horizon, schedulable).await?;
     let mut tx = state.pg.begin().await?;
-    let record = locked(&mut tx, auth.org(), id).await?;
+    let record = locked(&mut tx, org, id).await?;
     schedulable(&record)?;
     same_media(&record, media)?;
-    campaigns::schedule(&mut tx, auth.org(), id, body.at, per_hour).await?;
+    campaigns::schedule(&mut tx, org, id, at, per_hour).await?;
     tx.commit().await?;
-    Ok(Json(load(&state, auth.org(), id).await?))
+    Ok(())
 }
 
 /// Cancels a schedule: the campaign is Ready (and editable) again.

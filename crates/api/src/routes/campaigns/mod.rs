@@ -2,12 +2,13 @@
 //! and the funnel steps bots record while it runs.
 
 pub(crate) mod crud;
-mod forecast;
+pub(crate) mod forecast;
 mod funnel;
-mod input;
+pub(crate) mod input;
 pub(crate) mod lifecycle;
 mod recipients;
 pub(crate) mod stats;
+pub(crate) mod test_send;
 mod view;
 
 use domain::campaign::Lifecycle;
@@ -29,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::schedule, lifecycle::unschedule))
         .routes(routes!(lifecycle::finish))
         .routes(routes!(lifecycle::resume))
+        .routes(routes!(test_send::test_send))
         .routes(routes!(funnel::record))
         .routes(routes!(funnel::summary))
         .routes(routes!(recipients::list))

@@ -76,6 +76,16 @@ pub async fn import_csv(
     body: Body,
 ) -> ApiResult<Json<ImportSummary>> {
     check_content_type(&headers)?;
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.limits.csv_import_bytes) {
+        return Err(ApiError::TooLarge { limit: Some(state.limits.csv_import_bytes) });
+    }
+    Ok(Json(import(&state, auth.org(), body).await?))
+}
+
+/// Imports a CSV file read from `body` (the API's request body, or the
+/// file the console's form uploaded): all rows or none.
+pub(crate) async fn import(state: &AppState, org: OrgId, body: Body) -> ApiResult<ImportSummary> {
     // Each running import holds a database connection while it writes.
     let _slot = state.import_slots.clone().try_acquire_owned().map_err(|_| ApiError::Invalid {
         status: StatusCode::TOO_MANY_REQUESTS,
@@ -87,10 +97,6 @@ pub async fn import_csv(
         field: None,
     })?;
     let limit = state.limits.csv_import_bytes;
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::TooLarge { limit: Some(limit) });
-    }
     let mut seen = 0u64;
     // Every quoted field holds an even number of `"` (the pair around it and
     // each doubled one inside), so an odd count at the end of the file means
@@ -108,7 +114,7 @@ pub async fn import_csv(
     let mut reader = AsyncReaderBuilder::new().has_headers(true).create_reader(StreamReader::new(stream));
     let columns = Columns::from_header(reader.headers().await.map_err(|e| read_error(e, limit))?)?;
 
-    let writer = Writer::start(state.pg.clone(), auth.org());
+    let writer = Writer::start(state.pg.clone(), org);
     let mut batch = UpsertBatch::new(BATCH_ROWS);
     let (mut rows, mut bad_count, mut bad) = (0u64, 0u64, Vec::new());
     let mut record = StringRecord::new();
@@ -178,7 +184,7 @@ pub async fn import_csv(
     writer.send(batch).await;
     let counts = writer.commit().await?;
     tracing::info!(rows, created = counts.created, updated = counts.updated, "contacts imported");
-    Ok(Json(ImportSummary { rows, created: counts.created, updated: counts.updated }))
+    Ok(ImportSummary { rows, created: counts.created, updated: counts.updated })
 }
 
 fn check_content_type(headers: &HeaderMap) -> ApiResult<()> {

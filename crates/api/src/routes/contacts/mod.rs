@@ -1,10 +1,10 @@
 //! `/v1/contacts`: the audience.
 
 mod bulk;
-mod import;
+pub(crate) mod import;
 mod inbox;
 mod input;
-mod read;
+pub(crate) mod read;
 mod tags;
 
 use axum::extract::DefaultBodyLimit;

@@ -29,6 +29,8 @@ pub struct ListQuery {
     #[serde(default)]
     #[param(rename = "valued_tag")]
     valued_tag: Vec<String>,
+    /// Only contacts whose phone or name contains this text (case-insensitive).
+    q: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
@@ -67,14 +69,27 @@ pub async fn list(
             ApiError::invalid("invalid_cursor", "cursor is not one this API returned", Some("cursor".into()))
         })?),
     };
-    let tags = q
-        .tag
+    let (tags, valued_tags) = tag_filter(&q.tag, &q.valued_tag)?;
+    let search = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    if let Some(s) = search {
+        crate::text::check_line(s, "q")?;
+    }
+    let filter = ContactFilter { tags, valued_tags, q: search.map(str::to_owned), after_phone, limit };
+    let data = contacts::list(&state.pg, auth.org(), &filter).await?;
+    let next_cursor = (data.len() as i64 == limit).then(|| data.last().map(|c| encode_cursor(&c.phone))).flatten();
+    Ok(Json(ContactPage { data, next_cursor }))
+}
+
+/// The tag and `key=value` filters of a contact list (the API's and the
+/// console's), checked.
+pub(crate) fn tag_filter(tag: &[String], valued_tag: &[String]) -> ApiResult<(Vec<String>, BTreeMap<String, String>)> {
+    let tags = tag
         .iter()
         .map(|t| Tag::parse(t).map(|t| t.as_str().to_owned()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::domain(&e, "tag"))?;
     let mut valued_tags = BTreeMap::new();
-    for pair in &q.valued_tag {
+    for pair in valued_tag {
         let (k, v) = ValuedTags::parse_pair(pair).map_err(|e| ApiError::domain(&e, "valued_tag"))?;
         if valued_tags.insert(k.as_str().to_owned(), v.as_str().to_owned()).is_some() {
             return Err(ApiError::invalid(
@@ -84,10 +99,7 @@ pub async fn list(
             ));
         }
     }
-    let filter = ContactFilter { tags, valued_tags, after_phone, limit };
-    let data = contacts::list(&state.pg, auth.org(), &filter).await?;
-    let next_cursor = (data.len() as i64 == limit).then(|| data.last().map(|c| encode_cursor(&c.phone))).flatten();
-    Ok(Json(ContactPage { data, next_cursor }))
+    Ok((tags, valued_tags))
 }
 
 /// One contact, with its tags, valued tags, inbox case and opt-out status.

@@ -2,7 +2,7 @@
 //! from Meta. Only Meta creates and edits templates; this API reads them
 //! ([`sync`] refreshes them).
 
-mod sync;
+pub(crate) mod sync;
 
 use axum::{Json, extract::State};
 use serde::Deserialize;

@@ -78,11 +78,16 @@ pub async fn sync(
     auth: Auth,
     OptionalJson(body): OptionalJson<SyncRequest>,
 ) -> ApiResult<Json<SyncReport>> {
-    let org = auth.org();
-    let wabas = wabas_to_sync(&state, org, body.waba_id.as_deref()).await?;
+    Ok(Json(sync_org(&state, auth.org(), body.waba_id.as_deref()).await?))
+}
+
+/// Syncs the organization's templates (one WABA, or all of them): the API's
+/// sync and the console's.
+pub(crate) async fn sync_org(state: &AppState, org: OrgId, only: Option<&str>) -> ApiResult<SyncReport> {
+    let wabas = wabas_to_sync(state, org, only).await?;
     let mut listings = Vec::with_capacity(wabas.len());
     for waba in wabas {
-        let listed = read_listing(&state, org, &waba).await?;
+        let listed = read_listing(state, org, &waba).await?;
         listings.push((waba.waba_id, listed));
     }
     let mut tx = state.pg.begin().await?;
@@ -98,7 +103,7 @@ pub async fn sync(
         });
     }
     tx.commit().await?;
-    Ok(Json(report))
+    Ok(report)
 }
 
 async fn wabas_to_sync(state: &AppState, org: OrgId, only: Option<&str>) -> ApiResult<Vec<WabaNumber>> {

@@ -1,0 +1,104 @@
+//! The audience step's numbers: how many contacts an audience matches, live
+//! while the operator types (`/console/audience-count`, read by
+//! `audience-count.js`) and for the saved audience.
+
+use axum::{
+    Json,
+    extract::{Query, State},
+};
+use serde::{Deserialize, Serialize};
+use store::{OrgId, audience::Audience, campaigns::CampaignRecord};
+
+use crate::{
+    console::session::{Rejection, Signed},
+    error::ApiError,
+    routes::campaigns::input::AudienceInput,
+    state::AppState,
+};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CountQuery {
+    #[serde(default)]
+    tags: String,
+    #[serde(default)]
+    valued_tags: String,
+    #[serde(rename = "match")]
+    match_mode: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CountAnswer {
+    count: i64,
+    /// What the page shows: "1,234 contacts match" or why the audience is invalid.
+    text: String,
+}
+
+/// "N contacts match", in words.
+pub fn matching(count: i64) -> String {
+    match count {
+        1 => "1 contact matches this audience".to_owned(),
+        n => format!("{n} contacts match this audience"),
+    }
+}
+
+/// The count for an audience being typed; an invalid one says why (422).
+pub async fn count(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(q): Query<CountQuery>,
+) -> Result<(axum::http::StatusCode, Json<CountAnswer>), Rejection> {
+    let checked = super::steps::split_pairs(&q.valued_tags).and_then(|valued_tags| {
+        AudienceInput { tags: super::steps::split_list(&q.tags), valued_tags, match_mode: q.match_mode }.check()
+    });
+    let (tags, valued, mode) = match checked {
+        Ok(a) => a,
+        Err(e @ ApiError::Internal(_)) => return Err(e.into()),
+        Err(e) => {
+            let (_, code, message) = e.describe();
+            let answer = CountAnswer { count: 0, text: format!("{message} ({code})") };
+            return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(answer)));
+        }
+    };
+    if tags.is_empty() && valued.as_object().is_none_or(|m| m.is_empty()) {
+        let text = "Choose at least one tag or valued tag: no contact matches an empty audience".to_owned();
+        return Ok((axum::http::StatusCode::OK, Json(CountAnswer { count: 0, text })));
+    }
+    let audience = Audience {
+        tags,
+        valued_tags: valued
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+            .unwrap_or_default(),
+        match_any: mode == "any",
+    };
+    let count = store::audience::count(&state.pg, signed.org(), &audience).await?;
+    Ok((axum::http::StatusCode::OK, Json(CountAnswer { count, text: matching(count) })))
+}
+
+/// The audience a campaign has saved.
+pub fn audience(r: &CampaignRecord) -> Audience {
+    Audience {
+        tags: r.audience_tags.clone(),
+        valued_tags: r
+            .audience_valued_tags
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+            .unwrap_or_default(),
+        match_any: r.audience_match == "any",
+    }
+}
+
+/// How many contacts the saved audience (or the test phones) reaches.
+pub async fn of_record(state: &AppState, org: OrgId, r: &CampaignRecord) -> Result<i64, Rejection> {
+    if r.kind() == domain::campaign::Kind::Test {
+        return Ok(r.test_phones.len() as i64);
+    }
+    if r.audience_tags.is_empty() && r.audience_valued_tags.as_object().is_none_or(|m| m.is_empty()) {
+        return Ok(0);
+    }
+    Ok(store::audience::count(&state.pg, org, &audience(r)).await?)
+}
+
+pub async fn valued_tag_keys(state: &AppState, org: OrgId) -> Result<Vec<String>, Rejection> {
+    Ok(store::audience::valued_tag_keys(&state.pg, org).await?)
+}
