@@ -19,6 +19,21 @@ pub struct Audience {
 }
 
 impl Audience {
+    /// An audience of stored parts: the tags, the valued tags as a JSON
+    /// object (`{"plan": "gold"}`) and the match mode.
+    pub fn from_parts(tags: Vec<String>, valued_tags: &serde_json::Value, match_mode: &str) -> Self {
+        let valued_tags = valued_tags
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+            .unwrap_or_default();
+        Self { tags, valued_tags, match_any: match_mode == "any" }
+    }
+
+    /// No tag and no valued tag: it matches no contact (as planning has it).
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty() && self.valued_tags.is_empty()
+    }
+
     /// The valued tags one by one, as `any` matches them.
     fn pairs(&self) -> Vec<Json<BTreeMap<String, String>>> {
         self.valued_tags.iter().map(|(k, v)| Json(BTreeMap::from([(k.clone(), v.clone())]))).collect()

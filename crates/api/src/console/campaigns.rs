@@ -6,7 +6,7 @@ use axum::{
     Form,
     extract::{Path, Query, State},
     http::HeaderMap,
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
 };
 use axum_extra::extract::cookie::CookieJar;
 use domain::campaign::Lifecycle;
@@ -240,5 +240,5 @@ pub async fn act(
         Ok((text, to)) => (text.to_owned(), to),
         Err(e) => (session::refusal(e)?, format!("/console/campaigns/{id}")),
     };
-    Ok((session::notice(jar, &text, session::https(&headers)), Redirect::to(&to)).into_response())
+    Ok(session::redirect_with_notice(jar, &headers, &text, &to))
 }

@@ -7,7 +7,7 @@ use axum::{
     body::Body,
     extract::{Multipart, Path, Query, State},
     http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
 };
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
@@ -150,10 +150,6 @@ pub async fn list(
     Ok((jar, list_page(&state, &signed, query, notice, None).await?).into_response())
 }
 
-fn unreadable(e: axum::extract::multipart::MultipartError) -> Rejection {
-    Rejection::Failed(ApiError::bad_request("unreadable_body", format!("the form could not be read: {e}")))
-}
-
 /// Imports the uploaded CSV file (the API's import, all rows or none); on
 /// success back to the list with a notice, else the list with the report.
 pub async fn import_csv(
@@ -166,15 +162,15 @@ pub async fn import_csv(
     let limit = state.limits.csv_import_bytes;
     let mut csrf_checked = false;
     let mut file: Option<Vec<u8>> = None;
-    while let Some(mut field) = form.next_field().await.map_err(unreadable)? {
+    while let Some(mut field) = form.next_field().await.map_err(session::unreadable_form)? {
         match field.name() {
             Some("csrf") => {
-                signed.check_csrf(&field.text().await.map_err(unreadable)?)?;
+                signed.check_csrf(&field.text().await.map_err(session::unreadable_form)?)?;
                 csrf_checked = true;
             }
             Some("file") if csrf_checked => {
                 let mut content = Vec::new();
-                while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+                while let Some(chunk) = field.chunk().await.map_err(session::unreadable_form)? {
                     if (content.len() + chunk.len()) as u64 > limit {
                         return Err(ApiError::TooLarge { limit: Some(limit) }.into());
                     }
@@ -198,8 +194,7 @@ pub async fn import_csv(
                 "Imported {} rows: {} contacts created, {} updated.",
                 summary.rows, summary.created, summary.updated
             );
-            Ok((session::notice(jar, &text, session::https(&headers)), Redirect::to("/console/contacts"))
-                .into_response())
+            Ok(session::redirect_with_notice(jar, &headers, &text, "/console/contacts"))
         }
         Err(e @ ApiError::Internal(_)) => Err(e.into()),
         Err(e) => {

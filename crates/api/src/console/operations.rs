@@ -7,7 +7,7 @@ use axum::{
     Form,
     extract::{Path, State},
     http::HeaderMap,
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
 };
 use axum_extra::extract::cookie::CookieJar;
 use queue::{
@@ -138,5 +138,5 @@ pub async fn act(
         Ok(text) => text.to_owned(),
         Err(e) => session::refusal(e)?,
     };
-    Ok((session::notice(jar, &text, session::https(&headers)), Redirect::to("/console/operations")).into_response())
+    Ok(session::redirect_with_notice(jar, &headers, &text, "/console/operations"))
 }

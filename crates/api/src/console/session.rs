@@ -155,6 +155,17 @@ pub fn notice(jar: CookieJar, text: &str, secure: bool) -> CookieJar {
     jar.add(cookie(NOTICE_COOKIE, encoded, secure))
 }
 
+/// A redirect to `to` that leaves `text` for the page it leads to: how
+/// every console action answers.
+pub fn redirect_with_notice(jar: CookieJar, headers: &HeaderMap, text: &str, to: &str) -> Response {
+    (notice(jar, text, https(headers)), Redirect::to(to)).into_response()
+}
+
+/// A multipart form (file uploads) that could not be read.
+pub fn unreadable_form(e: axum::extract::multipart::MultipartError) -> Rejection {
+    Rejection::Failed(ApiError::bad_request("unreadable_body", format!("the form could not be read: {e}")))
+}
+
 /// The notice a redirect left, taken (the next page will not show it again).
 pub fn take_notice(jar: CookieJar) -> (CookieJar, Option<String>) {
     let text = jar.get(NOTICE_COOKIE).map(|c| {

@@ -7,7 +7,7 @@ use axum::{
     Form,
     extract::State,
     http::HeaderMap,
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
 };
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
@@ -176,6 +176,5 @@ pub async fn sync_templates(
         }
         Err(e) => session::refusal(e)?,
     };
-    Ok((session::notice(jar, &text, session::https(&headers)), Redirect::to("/console/settings#templates"))
-        .into_response())
+    Ok(session::redirect_with_notice(jar, &headers, &text, "/console/settings#templates"))
 }

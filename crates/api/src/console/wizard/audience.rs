@@ -59,33 +59,18 @@ pub async fn count(
             return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(answer)));
         }
     };
-    if tags.is_empty() && valued.as_object().is_none_or(|m| m.is_empty()) {
+    let audience = Audience::from_parts(tags, &valued, &mode);
+    if audience.is_empty() {
         let text = "Choose at least one tag or valued tag: no contact matches an empty audience".to_owned();
         return Ok((axum::http::StatusCode::OK, Json(CountAnswer { count: 0, text })));
     }
-    let audience = Audience {
-        tags,
-        valued_tags: valued
-            .as_object()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
-            .unwrap_or_default(),
-        match_any: mode == "any",
-    };
     let count = store::audience::count(&state.pg, signed.org(), &audience).await?;
     Ok((axum::http::StatusCode::OK, Json(CountAnswer { count, text: matching(count) })))
 }
 
 /// The audience a campaign has saved.
 pub fn audience(r: &CampaignRecord) -> Audience {
-    Audience {
-        tags: r.audience_tags.clone(),
-        valued_tags: r
-            .audience_valued_tags
-            .as_object()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
-            .unwrap_or_default(),
-        match_any: r.audience_match == "any",
-    }
+    Audience::from_parts(r.audience_tags.clone(), &r.audience_valued_tags, &r.audience_match)
 }
 
 /// How many contacts the saved audience (or the test phones) reaches.
@@ -93,10 +78,11 @@ pub async fn of_record(state: &AppState, org: OrgId, r: &CampaignRecord) -> Resu
     if r.kind() == domain::campaign::Kind::Test {
         return Ok(r.test_phones.len() as i64);
     }
-    if r.audience_tags.is_empty() && r.audience_valued_tags.as_object().is_none_or(|m| m.is_empty()) {
+    let audience = audience(r);
+    if audience.is_empty() {
         return Ok(0);
     }
-    Ok(store::audience::count(&state.pg, org, &audience(r)).await?)
+    Ok(store::audience::count(&state.pg, org, &audience).await?)
 }
 
 pub async fn valued_tag_keys(state: &AppState, org: OrgId) -> Result<Vec<String>, Rejection> {

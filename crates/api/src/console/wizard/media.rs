@@ -5,7 +5,7 @@
 use axum::{
     extract::{Multipart, Path, State},
     http::HeaderMap,
-    response::{IntoResponse, Redirect, Response},
+    response::Response,
 };
 use axum_extra::extract::cookie::CookieJar;
 use domain::MediaType;
@@ -34,16 +34,16 @@ pub async fn upload(
     let org = signed.org();
     let mut csrf_checked = false;
     let mut upload = None;
-    while let Some(field) = form.next_field().await.map_err(unreadable)? {
+    while let Some(field) = form.next_field().await.map_err(session::unreadable_form)? {
         match field.name() {
             Some("csrf") => {
-                signed.check_csrf(&field.text().await.map_err(unreadable)?)?;
+                signed.check_csrf(&field.text().await.map_err(session::unreadable_form)?)?;
                 csrf_checked = true;
             }
             Some("file") if csrf_checked => {
                 let declared = field.content_type().unwrap_or_default().to_owned();
                 let name = field.file_name().map(str::to_owned);
-                let content = field.bytes().await.map_err(unreadable)?;
+                let content = field.bytes().await.map_err(session::unreadable_form)?;
                 upload = Some((declared, name, content));
             }
             _ => {}
@@ -98,9 +98,5 @@ pub async fn upload(
         Err(e) => session::refusal(e)?,
     };
     let to = format!("/console/campaigns/{id}/edit/message");
-    Ok((session::notice(jar, &text, session::https(&headers)), Redirect::to(&to)).into_response())
-}
-
-fn unreadable(e: axum::extract::multipart::MultipartError) -> Rejection {
-    Rejection::Failed(ApiError::bad_request("unreadable_body", format!("the form could not be read: {e}")))
+    Ok(session::redirect_with_notice(jar, &headers, &text, &to))
 }

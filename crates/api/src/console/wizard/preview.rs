@@ -70,10 +70,13 @@ pub async fn for_campaign(
             }
             None => None,
         }
-    } else if r.audience_tags.is_empty() && r.audience_valued_tags.as_object().is_none_or(|m| m.is_empty()) {
-        None
     } else {
-        store::audience::sample(&state.pg, org, &super::audience::audience(r), 1).await?.into_iter().next()
+        let audience = super::audience::audience(r);
+        if audience.is_empty() {
+            None
+        } else {
+            store::audience::sample(&state.pg, org, &audience, 1).await?.into_iter().next()
+        }
     };
     let bindings = r.bindings();
     Ok(Some(Preview {

@@ -7,7 +7,7 @@ use axum::{
     Form,
     extract::{Path, State},
     http::HeaderMap,
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
 };
 use axum_extra::extract::cookie::CookieJar;
 use chrono::{NaiveDate, NaiveTime, TimeDelta, Utc};
@@ -190,10 +190,6 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-fn back(jar: CookieJar, headers: &HeaderMap, text: &str, to: &str) -> Response {
-    (session::notice(jar, text, session::https(headers)), Redirect::to(to)).into_response()
-}
-
 /// "Save as Ready": a complete campaign goes to the list as Ready to launch;
 /// an incomplete one stays on the review, which lists what is missing.
 pub async fn ready(
@@ -209,10 +205,15 @@ pub async fn ready(
     let problems = r.problems();
     if problems.is_empty() {
         let list = if r.kind() == Kind::Test { "/console/campaigns?kind=test" } else { "/console/campaigns" };
-        return Ok(back(jar, &headers, &format!("“{}” is ready to launch.", r.name), list));
+        return Ok(session::redirect_with_notice(jar, &headers, &format!("“{}” is ready to launch.", r.name), list));
     }
     let missing = problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ");
-    Ok(back(jar, &headers, &format!("Not ready yet: {missing}"), &format!("/console/campaigns/{id}/review")))
+    Ok(session::redirect_with_notice(
+        jar,
+        &headers,
+        &format!("Not ready yet: {missing}"),
+        &format!("/console/campaigns/{id}/review"),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,13 +237,18 @@ pub async fn test_send(
     crate::text::check(&form.test_phones, "test_phones")?;
     let phones = super::steps::split_list(&form.test_phones);
     match tests::send_test(&state, signed.org(), id, &phones).await {
-        Ok(test) => Ok(back(
+        Ok(test) => Ok(session::redirect_with_notice(
             jar,
             &headers,
             "The test is being sent. This is its own test campaign; the campaign you tested is unchanged.",
             &format!("/console/campaigns/{test}"),
         )),
-        Err(e) => Ok(back(jar, &headers, &session::refusal(e)?, &format!("/console/campaigns/{id}/review"))),
+        Err(e) => Ok(session::redirect_with_notice(
+            jar,
+            &headers,
+            &session::refusal(e)?,
+            &format!("/console/campaigns/{id}/review"),
+        )),
     }
 }
 
@@ -289,12 +295,17 @@ pub async fn schedule(
         Err(e) => Err(e),
     };
     match done {
-        Ok(at) => Ok(back(
+        Ok(at) => Ok(session::redirect_with_notice(
             jar,
             &headers,
             &format!("The campaign is scheduled for {}.", when(&at)),
             &format!("/console/campaigns/{id}"),
         )),
-        Err(e) => Ok(back(jar, &headers, &session::refusal(e)?, &format!("/console/campaigns/{id}/review"))),
+        Err(e) => Ok(session::redirect_with_notice(
+            jar,
+            &headers,
+            &session::refusal(e)?,
+            &format!("/console/campaigns/{id}/review"),
+        )),
     }
 }

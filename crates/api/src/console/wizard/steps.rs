@@ -374,8 +374,8 @@ pub async fn create(
     };
     match result {
         Ok(id) => {
-            let jar = session::notice(jar, "The campaign was saved as a Draft.", session::https(&headers));
-            Ok((jar, Redirect::to(&format!("/console/campaigns/{id}/edit/audience"))).into_response())
+            let to = format!("/console/campaigns/{id}/edit/audience");
+            Ok(session::redirect_with_notice(jar, &headers, "The campaign was saved as a Draft.", &to))
         }
         Err(e) => {
             let test = field(&fields, "kind") == Some("test");
@@ -507,11 +507,10 @@ pub async fn save(
         && optional_id(&fields, "template_id", "template_id").ok().flatten() != record.template_id;
     let to = if field(&fields, "then") == Some("next") && !changed_template { step.next() } else { step };
     let text = if changed_template { "The template was saved. Now bind each of its placeholders." } else { "Saved." };
-    let jar = session::notice(jar, text, session::https(&headers));
     let url = if to == Step::Review {
         format!("/console/campaigns/{id}/review")
     } else {
         format!("/console/campaigns/{id}/edit/{}", to.slug())
     };
-    Ok((jar, Redirect::to(&url)).into_response())
+    Ok(session::redirect_with_notice(jar, &headers, text, &url))
 }
