@@ -33,9 +33,15 @@ fn free_port() -> u16 {
 }
 
 impl Browser {
-    /// Starts chromedriver and a headless Chromium; `name` names the
-    /// screenshot folder (`target/console-screenshots/<name>/`).
+    /// Starts chromedriver and a headless Chromium that asks for English
+    /// pages; `name` names the screenshot folder
+    /// (`target/console-screenshots/<name>/`).
     pub async fn start(name: &str) -> Self {
+        Self::start_in(name, "en-US,en").await
+    }
+
+    /// [`Browser::start`] with the browser's `Accept-Language`.
+    pub async fn start_in(name: &str, accept_language: &str) -> Self {
         // The WebDriver connection is plain HTTP on loopback, but the client
         // is built with rustls, which wants its provider chosen once.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -58,6 +64,7 @@ impl Browser {
                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
                          "--disable-dev-shm-usage", "--window-size=1280,1024",
                          format!("--user-data-dir={}", profile.display())],
+                "prefs": {"intl.accept_languages": accept_language},
             }),
         );
         let url = format!("http://127.0.0.1:{port}");

@@ -45,9 +45,11 @@
       progress.textContent = stats.progress_pct + " %";
     }
     if (status) {
+      // The page gives the texts, in its language ("{at}" marks the time).
       status.textContent = stats.lifecycle === "finished"
-        ? "Final numbers."
-        : "Live: updated " + new Date().toISOString().replace("T", " ").slice(0, 19) + " UTC.";
+        ? status.getAttribute("data-text-final")
+        : status.getAttribute("data-text-live")
+            .replace("{at}", new Date().toISOString().replace("T", " ").slice(0, 19) + " UTC");
     }
     section.setAttribute("data-live-updated", String(Date.now()));
     if (stats.lifecycle === "finished") source.close();

@@ -146,10 +146,7 @@ fn checked_name<'a>(flag: &str, name: &'a str) -> anyhow::Result<&'a str> {
 
 async fn user_create(pg: &store::PgPool, org: i64, email: &str, role: &str) -> anyhow::Result<serde_json::Value> {
     let Some(role) = operators::Role::parse(role) else { bail!("--role must be admin or operator") };
-    let email = email.trim().to_lowercase();
-    if email.len() < 3 || email.len() > 254 || !email.contains('@') || email.chars().any(char::is_control) {
-        bail!("--email must be an email address");
-    }
+    let email = operators::parse_email(email).map_err(|e| anyhow::anyhow!("--email must be {e}"))?;
     if orgs::get(pg, OrgId(org)).await?.is_none() {
         bail!("there is no organization {org}");
     }

@@ -99,3 +99,14 @@ pub async fn valued_tag_keys(db: impl PgExecutor<'_>, org: OrgId) -> sqlx::Resul
     .fetch_all(db)
     .await
 }
+
+/// The first contact (by id) a saved campaign's audience reaches, whatever
+/// it is made of (a "Retry failed" campaign's fixed list too).
+pub async fn first_of_campaign(db: impl PgExecutor<'_>, campaign_id: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        r#"select contact_id as "id!" from campaign_audience($1) order by contact_id limit 1"#,
+        campaign_id
+    )
+    .fetch_optional(db)
+    .await
+}

@@ -106,6 +106,60 @@ pub async fn create(
     })
 }
 
+/// An account's email as stored (trimmed, in lower case), or why it is not one.
+pub fn parse_email(raw: &str) -> Result<String, &'static str> {
+    let email = raw.trim().to_lowercase();
+    if email.len() < 3 || email.len() > 254 || !email.contains('@') || email.chars().any(|c| c.is_control() || c == ' ')
+    {
+        return Err("an email address, like ana@example.com");
+    }
+    Ok(email)
+}
+
+/// What [`set_disabled`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disable {
+    Done,
+    /// No such account in the organization.
+    NotFound,
+    /// It is the organization's last active admin: someone must manage accounts.
+    LastAdmin,
+}
+
+/// Disables an account of the organization (ending its sessions) or enables
+/// it again. The organization's last active admin is never disabled; the
+/// organization's accounts are locked while this is checked, so two admins
+/// disabling each other cannot both succeed.
+pub async fn set_disabled(db: &crate::PgPool, org: OrgId, id: i64, disabled: bool) -> sqlx::Result<Disable> {
+    let mut tx = db.begin().await?;
+    let accounts = sqlx::query!(
+        "select id, role, disabled_at is not null as \"disabled!\" from operators where org_id = $1 order by id for update",
+        org.0
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let Some(account) = accounts.iter().find(|a| a.id == id) else { return Ok(Disable::NotFound) };
+    if disabled
+        && account.role == Role::Admin.as_str()
+        && !accounts.iter().any(|a| a.id != id && a.role == Role::Admin.as_str() && !a.disabled)
+    {
+        return Ok(Disable::LastAdmin);
+    }
+    sqlx::query!(
+        "update operators set disabled_at = case when $3 then coalesce(disabled_at, now()) end where org_id = $1 and id = $2",
+        org.0,
+        id,
+        disabled
+    )
+    .execute(&mut *tx)
+    .await?;
+    if disabled {
+        sqlx::query!("delete from console_sessions where operator_id = $1", id).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(Disable::Done)
+}
+
 pub async fn list(db: impl PgExecutor<'_>, org: OrgId) -> sqlx::Result<Vec<Operator>> {
     sqlx::query_as!(
         Operator,

@@ -185,6 +185,19 @@ pub fn describe(stable_code: &str) -> Option<&'static str> {
     TABLE.iter().find(|(_, _, code, _)| *code == stable_code).map(|(.., reason)| *reason)
 }
 
+/// The Meta error codes of failures worth sending again later, as a new
+/// campaign ("Retry failed"): the transient and rate-limit ones, and 131049
+/// (Meta held the marketing message back for ecosystem engagement and says
+/// to wait at least 24 hours). A message refused for good (not a WhatsApp
+/// user, bad parameters) or by an opt-out is not among them.
+pub fn worth_retrying_later() -> Vec<i32> {
+    TABLE
+        .iter()
+        .filter(|(code, class, ..)| matches!(class, ErrorClass::RetryNow | ErrorClass::RetryLater) || *code == 131049)
+        .filter_map(|(code, ..)| i32::try_from(*code).ok())
+        .collect()
+}
+
 /// Maps a Meta error code to what a campaign sender should do about it.
 ///
 /// Unknown codes are [`ErrorClass::Permanent`]: retrying an error we do not
@@ -290,6 +303,17 @@ mod tests {
             assert!(seen.insert(c.stable_code.clone()), "duplicate stable code {}", c.stable_code);
         }
         assert!(seen.insert(classify(200).stable_code));
+    }
+
+    #[test]
+    fn failures_worth_retrying_later_are_the_transient_ones_and_the_marketing_limit() {
+        let codes = worth_retrying_later();
+        for code in [131049, 130429, 131056, 131000, 131016, 133004, 80007] {
+            assert!(codes.contains(&code), "{code}");
+        }
+        for code in [131026, 131050, 132000, 131047, 190] {
+            assert!(!codes.contains(&code), "{code}");
+        }
     }
 
     #[test]

@@ -20,7 +20,9 @@ pub mod signature;
 pub mod webhook;
 
 pub use client::{ApiError, ClientConfig, CloudClient, NotSent, OutcomeUnknown, SendError};
-pub use error::{Classified, ErrorClass, GraphError, GraphErrorBody, WebhookError, classify, describe};
+pub use error::{
+    Classified, ErrorClass, GraphError, GraphErrorBody, WebhookError, classify, describe, worth_retrying_later,
+};
 pub use send::{SendResponse, SendTemplateRequest};
 pub use signature::{SIGNATURE_HEADER, SignatureError, sign, verify, verify_subscription};
 pub use webhook::WebhookPayload;

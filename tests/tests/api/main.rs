@@ -8,6 +8,7 @@ mod campaigns_edit;
 mod campaigns_forecast;
 mod campaigns_lifecycle;
 mod campaigns_recipients;
+mod campaigns_retry;
 mod campaigns_stats;
 mod campaigns_test;
 mod contacts_bulk;
@@ -19,6 +20,8 @@ mod media;
 mod numbers;
 mod ops;
 mod organization;
+#[path = "../support/pipeline.rs"]
+mod pipeline;
 mod reports;
 mod templates;
 mod tenancy;

@@ -73,6 +73,7 @@ async fn the_openapi_document_covers_every_route(pg: PgPool) {
         ("/v1/campaigns/{id}/funnel", vec!["get"]),
         ("/v1/campaigns/{id}/recipients", vec!["get"]),
         ("/v1/campaigns/{id}/test-send", vec!["post"]),
+        ("/v1/campaigns/{id}/retry-failed", vec!["post"]),
         ("/v1/campaigns/{id}/stats", vec!["get"]),
         ("/v1/campaigns/{id}/stats/stream", vec!["get"]),
         ("/v1/organization", vec!["get", "patch"]),

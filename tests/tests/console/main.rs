@@ -3,6 +3,7 @@
 //! HTTP (sessions, CSRF, throttling, tenants). Screenshots of every page of
 //! the journey go to `target/tmp/console-screenshots/`.
 
+mod admin;
 mod journey;
 #[path = "../support/pipeline.rs"]
 mod pipeline;

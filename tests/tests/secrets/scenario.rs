@@ -1,10 +1,11 @@
 //! Secrets never leak: a whole scenario (a number registered and verified,
 //! templates synced, a bot flow, header media, contacts, a campaign sent
 //! with Meta's statuses and replies coming back through the webhook, a bot
-//! that fails before it accepts, a refused token, a report, dead letters)
+//! that fails before it accepts, a refused token, a report, dead letters,
+//! console sign-ins and the accounts and API keys an admin makes there)
 //! runs with every log line of every component captured at TRACE, and every
 //! answer kept. None of them may show the access token, the app secret, the
-//! bot's secret, the API key or the encryption key.
+//! bot's secret, an API key, a password or the encryption key.
 
 use std::{
     io::Write,
@@ -21,6 +22,7 @@ use sqlx::PgPool;
 use tracing_subscriber::fmt::MakeWriter;
 
 const BOT_SECRET: &str = "0123456789abcdef-bot-secret-never-logged";
+const WRONG_PASSWORD: &str = "a-mistyped-password-never-logged";
 
 /// Every log line, in memory.
 #[derive(Clone, Default)]
@@ -159,6 +161,23 @@ async fn a_whole_scenario_never_shows_a_secret_in_any_log_line_or_answer(pg: PgP
     ] {
         keep(app.get(path).await);
     }
+    // The console: an admin signs in (after a wrong password), creates an
+    // account and an API key; their secrets are shown once, to them only.
+    let admin = app.operator(app.org, "marta@acme.example", store::operators::Role::Admin).await;
+    let browser = TestApp::browser_client();
+    let page = browser.get(app.url("/console/sign-in")).send().await.unwrap().text().await.unwrap();
+    let token = e2e::console::hidden(&page, "token").unwrap();
+    let wrong = [("email", admin.email.as_str()), ("password", WRONG_PASSWORD), ("token", token.as_str())];
+    assert_eq!(browser.post(app.url("/console/sign-in")).form(&wrong).send().await.unwrap().status(), 422);
+    let csrf = app.sign_in(&browser, &admin).await;
+    let account = [("csrf", csrf.as_str()), ("email", "luis@acme.example"), ("role", "operator")];
+    let page = browser.post(app.url("/console/accounts")).form(&account).send().await.unwrap().text().await.unwrap();
+    let one_time_password = e2e::console::hidden(&page, "secret").expect("the new account's password, shown once");
+    let key = [("csrf", csrf.as_str()), ("name", "CRM")];
+    let page = browser.post(app.url("/console/api-keys")).form(&key).send().await.unwrap().text().await.unwrap();
+    let console_key = e2e::console::hidden(&page, "secret").expect("the new key, shown once");
+    let session = browser.get(app.url("/console/settings")).send().await.unwrap();
+    assert_eq!(session.status(), 200);
     stop.cancel();
 
     let logs = logs.text();
@@ -174,6 +193,10 @@ async fn a_whole_scenario_never_shows_a_secret_in_any_log_line_or_answer(pg: PgP
         ("the bot flow's secret", BOT_SECRET),
         ("the API key", app.key.as_str()),
         ("the encryption key", app.encryption_key.as_str()),
+        ("an operator's password", admin.password.as_str()),
+        ("a mistyped password", WRONG_PASSWORD),
+        ("a new account's one-time password", one_time_password.as_str()),
+        ("an API key made in the console", console_key.as_str()),
     ] {
         assert!(!logs.contains(secret), "{what} is in the logs");
         assert!(!answers.contains(secret), "{what} is in an answer");

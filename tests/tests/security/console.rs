@@ -28,9 +28,13 @@ async fn lifecycle(app: &TestApp, id: i64) -> String {
     sqlx::query_scalar("select lifecycle from campaigns where id = $1").bind(id).fetch_one(&app.pg).await.unwrap()
 }
 
-fn path(template: &str, id: i64) -> String {
+/// A route's path with `id` for its campaign or report, and the ids of an
+/// account and an API key of the app's organization.
+fn path(template: &str, id: i64, (account, key): (i64, i64)) -> String {
     template
         .replace("{id}", &id.to_string())
+        .replace("{account}", &account.to_string())
+        .replace("{key}", &key.to_string())
         .replace("{name}", "nothing.css")
         .replace("{step}", "basics")
         .replace("{queue}", "send")
@@ -42,7 +46,7 @@ async fn every_console_route_but_the_public_ones_needs_a_session_and_does_nothin
     let id = campaign(&app).await;
     let client = TestApp::browser_client();
     for (method, template) in &ROUTES[PUBLIC_ROUTES..] {
-        let url = app.url(&path(template, id));
+        let url = app.url(&path(template, id, (1, 1)));
         let req = if *method == "GET" { client.get(&url) } else { client.post(&url).form(&[("csrf", "x")]) };
         let resp = req.send().await.unwrap();
         assert_eq!(resp.status(), 303, "{method} {template}");
@@ -60,14 +64,18 @@ async fn every_console_route_but_the_public_ones_needs_a_session_and_does_nothin
 async fn another_organizations_operator_reaches_none_of_its_campaigns(pg: PgPool) {
     let app = TestApp::spawn(pg).await;
     let id = campaign(&app).await;
+    let victims = (account_of(&app, "ana@acme.example").await, key_of(&app).await);
     let (other, _) = app.other_org().await;
     let intruder = app.operator(other, "eve@other.example", Role::Admin).await;
     let client = TestApp::browser_client();
     let csrf = app.sign_in(&client, &intruder).await;
     let list = client.get(app.url("/console/campaigns")).send().await.unwrap().text().await.unwrap();
     assert!(!list.contains("Secret campaign of Acme"), "the list is the operator's organization's");
-    for (method, template) in ROUTES[PUBLIC_ROUTES..].iter().filter(|(_, t)| t.contains("{id}")) {
-        let url = app.url(&path(template, id));
+    let settings = client.get(app.url("/console/settings")).send().await.unwrap().text().await.unwrap();
+    assert!(!settings.contains("ana@acme.example"), "the accounts are the organization's");
+    let with_ids = |t: &&(&str, &str)| ["{id}", "{account}", "{key}"].iter().any(|p| t.1.contains(p));
+    for (method, template) in ROUTES[PUBLIC_ROUTES..].iter().filter(with_ids) {
+        let url = app.url(&path(template, id, victims));
         let resp = if *method == "GET" {
             client.get(&url).send().await.unwrap()
         } else {
@@ -88,6 +96,32 @@ async fn another_organizations_operator_reaches_none_of_its_campaigns(pg: PgPool
         }
     }
     assert_eq!(lifecycle(&app, id).await, "editable");
+    assert!(!disabled(&app, victims.0).await, "the other organization's account is untouched");
+    let (status, _) = app.get("/v1/campaigns").await;
+    assert_eq!(status, 200, "and so is its API key");
+}
+
+/// An account of the app's organization (created): its id.
+async fn account_of(app: &TestApp, email: &str) -> i64 {
+    app.operator(app.org, email, Role::Operator).await;
+    sqlx::query_scalar("select id from operators where email = $1").bind(email).fetch_one(&app.pg).await.unwrap()
+}
+
+/// The app's own API key: its id.
+async fn key_of(app: &TestApp) -> i64 {
+    sqlx::query_scalar("select id from api_keys where org_id = $1 order by id limit 1")
+        .bind(app.org.0)
+        .fetch_one(&app.pg)
+        .await
+        .unwrap()
+}
+
+async fn disabled(app: &TestApp, account: i64) -> bool {
+    sqlx::query_scalar("select disabled_at is not null from operators where id = $1")
+        .bind(account)
+        .fetch_one(&app.pg)
+        .await
+        .unwrap()
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
@@ -290,4 +324,91 @@ async fn the_wizard_the_import_and_the_operations_page_refuse_forged_hostile_and
     let ours: serde_json::Value =
         client.get(app.url("/console/audience-count?tags=vip")).send().await.unwrap().json().await.unwrap();
     assert_eq!(ours["count"], 1, "{ours}");
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn accounts_and_api_keys_are_managed_by_admins_only_and_refuse_forged_and_hostile_forms(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let admin = app.operator(app.org, "marta@acme.example", Role::Admin).await;
+    let operator = account_of(&app, "ops@acme.example").await;
+    let key = key_of(&app).await;
+    let accounts =
+        || async { sqlx::query_scalar::<_, i64>("select count(*) from operators").fetch_one(&app.pg).await.unwrap() };
+    let keys =
+        || async { sqlx::query_scalar::<_, i64>("select count(*) from api_keys").fetch_one(&app.pg).await.unwrap() };
+    let (accounts_before, keys_before) = (accounts().await, keys().await);
+
+    // An operator who is not an admin sees none of it and changes none of it.
+    let ops = TestApp::browser_client();
+    let ops_account: Account = app.operator(app.org, "ops2@acme.example", Role::Operator).await;
+    let csrf = app.sign_in(&ops, &ops_account).await;
+    let settings = ops.get(app.url("/console/settings")).send().await.unwrap().text().await.unwrap();
+    assert!(!settings.contains("marta@acme.example") && !settings.contains("/console/api-keys"), "no admin part");
+    let forms: [(String, Vec<(&str, &str)>); 4] = [
+        ("/console/accounts".into(), vec![("email", "mallory@acme.example"), ("role", "admin")]),
+        (format!("/console/accounts/{operator}/disable"), vec![]),
+        ("/console/api-keys".into(), vec![("name", "Mallory"), ("admin", "yes")]),
+        (format!("/console/api-keys/{key}/revoke"), vec![]),
+    ];
+    for (path, fields) in &forms {
+        let mut form = fields.clone();
+        form.push(("csrf", csrf.as_str()));
+        let resp = ops.post(app.url(path)).form(&form).send().await.unwrap();
+        assert_eq!(resp.status(), 403, "{path}");
+        assert!(resp.text().await.unwrap().contains("admin_only"), "{path}: the code is named");
+    }
+
+    // An admin's forms need the session's token, and name bad fields.
+    let client = TestApp::browser_client();
+    let csrf = app.sign_in(&client, &admin).await;
+    for (path, fields) in &forms {
+        let mut form = fields.clone();
+        form.push(("csrf", "forged"));
+        assert_eq!(client.post(app.url(path)).form(&form).send().await.unwrap().status(), 403, "{path}");
+    }
+    for (fields, code) in [
+        (vec![("email", "not an email"), ("role", "operator")], "invalid_email"),
+        (vec![("email", "eve\u{0}@acme.example"), ("role", "operator")], "invalid_email"),
+        (vec![("email", "eve@acme.example"), ("role", "root")], "invalid_role"),
+        (vec![("email", "MARTA@acme.example"), ("role", "operator")], "email_taken"),
+    ] {
+        let mut form = fields.clone();
+        form.push(("csrf", csrf.as_str()));
+        let resp = client.post(app.url("/console/accounts")).form(&form).send().await.unwrap();
+        assert!(resp.status().is_client_error(), "{fields:?}: {}", resp.status());
+        assert!(resp.text().await.unwrap().contains(code), "{fields:?}: {code} is named");
+    }
+    for name in ["two\nlines", "\u{202e}reversed", ""] {
+        let resp = client
+            .post(app.url("/console/api-keys"))
+            .form(&[("csrf", csrf.as_str()), ("name", name)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 422, "{name:?}");
+    }
+    assert_eq!((accounts().await, keys().await), (accounts_before + 1, keys_before), "nothing was created");
+    // An admin cannot disable their own account.
+    let me: i64 = sqlx::query_scalar("select id from operators where email = 'marta@acme.example'")
+        .fetch_one(&app.pg)
+        .await
+        .unwrap();
+    let resp = client.post(app.url(&format!("/console/accounts/{me}/disable"))).form(&[("csrf", csrf.as_str())]).send();
+    let resp = resp.await.unwrap();
+    assert_eq!(resp.status(), 409);
+    assert!(resp.text().await.unwrap().contains("own_account"));
+    assert!(!disabled(&app, me).await);
+
+    // What is shown once is never kept by the browser.
+    let resp = client
+        .post(app.url("/console/api-keys"))
+        .form(&[("csrf", csrf.as_str()), ("name", "CRM")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let secret = hidden(&resp.text().await.unwrap(), "secret").expect("the key, shown once");
+    let (_, listed) = app.get("/v1/api-keys").await;
+    assert!(!listed.to_string().contains(&secret), "never shown again");
 }

@@ -18,11 +18,15 @@ use store::{
 };
 
 use super::{
-    assets,
+    assets, i18n,
     pages::{Badge, Frame, badge, maybe_when, render, when},
     session::{self, Rejection, Signed},
 };
-use crate::{error::ApiError, routes::campaigns::stats, state::AppState};
+use crate::{
+    error::ApiError,
+    routes::campaigns::{retry, stats},
+    state::AppState,
+};
 
 const PAGE: i64 = 50;
 
@@ -39,7 +43,7 @@ pub struct RecipientsQuery {
 struct Row {
     phone: String,
     name: String,
-    outcome: &'static str,
+    outcome: String,
     reason: String,
     accepted_at: String,
     delivered_at: String,
@@ -49,15 +53,15 @@ struct Row {
     funnel: String,
 }
 
-pub(super) fn outcome_label(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Pending => "Not sent yet",
-        Outcome::Received => "Received",
-        Outcome::Read => "Read",
-        Outcome::Replied => "Replied",
-        Outcome::NotSent => "Not sent",
-        Outcome::InDoubt => "In doubt",
-    }
+pub(super) fn outcome_label(o: Outcome) -> String {
+    i18n::t(match o {
+        Outcome::Pending => "outcome-pending",
+        Outcome::Received => "outcome-received",
+        Outcome::Read => "outcome-read",
+        Outcome::Replied => "outcome-replied",
+        Outcome::NotSent => "outcome-not-sent",
+        Outcome::InDoubt => "outcome-in-doubt",
+    })
 }
 
 fn row(r: &Recipient) -> Row {
@@ -92,12 +96,16 @@ struct CampaignPage {
     can_start: bool,
     can_finish: bool,
     editable: bool,
+    /// Recipients a "Retry failed" would target.
+    retryable: i64,
+    /// A "Retry failed" campaign: its fixed audience and the campaign it retries.
+    retrying: Option<(i32, Option<i64>)>,
     stats: stats::Stats,
     eta: String,
     live: bool,
     live_js: String,
     problems: Vec<String>,
-    outcomes: Vec<(&'static str, &'static str)>,
+    outcomes: Vec<(&'static str, String)>,
     outcome: String,
     reason: String,
     q: String,
@@ -164,10 +172,12 @@ pub async fn page(
         name: record.name.clone(),
         kind: record.kind.clone(),
         badge: badge(&record),
-        paused: record.paused_at.map(|_| record.pause_reason.clone().unwrap_or_else(|| "paused".to_owned())),
+        paused: record.paused_at.map(|_| record.pause_reason.clone().unwrap_or_else(|| i18n::t("badge-paused"))),
         can_start: lifecycle == Lifecycle::Editable && record.problems().is_empty(),
         can_finish: lifecycle == Lifecycle::Active,
         editable: lifecycle == Lifecycle::Editable,
+        retryable: retry::retryable(&state, org, id).await?,
+        retrying: record.audience_contacts.map(|n| (n, record.retry_of)),
         eta: stats.finishes_at.as_ref().map_or_else(|| "—".to_owned(), when),
         live: lifecycle != Lifecycle::Finished,
         live_js: assets::url("live-stats"),

@@ -14,26 +14,32 @@ use serde::Deserialize;
 use store::campaigns::{self, CampaignRecord, Selection};
 
 use super::{
+    i18n,
     pages::{Badge, Frame, badge, maybe_when, render},
     session::{self, Rejection, Signed},
 };
 use crate::{
     error::ApiError,
-    routes::campaigns::{crud, lifecycle},
+    routes::campaigns::{crud, lifecycle, retry},
     state::AppState,
 };
 
 const PAGE: usize = 25;
 
-/// The states an operator filters by (the badge words).
-const STATES: [(&str, &str); 6] = [
-    ("draft", "Draft"),
-    ("ready", "Ready to launch"),
-    ("scheduled", "Scheduled"),
-    ("active", "Active"),
-    ("paused", "Paused"),
-    ("finished", "Finished"),
-];
+/// The states an operator filters by (the badge's class).
+const STATES: [&str; 6] = ["draft", "ready", "scheduled", "active", "paused", "finished"];
+
+/// A state's words, as its badge says it.
+fn state_label(state: &str) -> String {
+    i18n::t(match state {
+        "draft" => "badge-draft",
+        "ready" => "badge-ready",
+        "scheduled" => "badge-scheduled",
+        "active" => "badge-active",
+        "paused" => "badge-paused",
+        _ => "badge-finished",
+    })
+}
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
@@ -65,7 +71,7 @@ struct ListPage {
     test_tab: bool,
     q: String,
     state: String,
-    states: Vec<(&'static str, &'static str)>,
+    states: Vec<(&'static str, String)>,
     rows: Vec<Row>,
     next: Option<String>,
     filtered: bool,
@@ -105,7 +111,7 @@ pub async fn list(
     let test_tab = query.kind.as_deref() == Some("test");
     let q = query.q.unwrap_or_default().trim().to_owned();
     crate::text::check_line(&q, "q")?;
-    let wanted = query.state.filter(|s| STATES.iter().any(|(code, _)| code == s));
+    let wanted = query.state.filter(|s| STATES.contains(&s.as_str()));
     let lifecycle = wanted.as_deref().map(|s| match s {
         "draft" | "ready" => "editable",
         "paused" => "active",
@@ -164,7 +170,7 @@ pub async fn list(
         filtered: !q.is_empty() || wanted.is_some(),
         q,
         state: wanted.unwrap_or_default(),
-        states: STATES.to_vec(),
+        states: STATES.iter().map(|s| (*s, state_label(s))).collect(),
         rows,
         next,
     };
@@ -186,6 +192,8 @@ enum Action {
     Resume,
     /// "Clone into a new Draft".
     Clone,
+    /// "Retry failed": a new Draft for the recipients worth retrying.
+    RetryFailed,
     /// Delete for good (not while Active).
     Delete,
 }
@@ -197,6 +205,7 @@ impl Action {
             "finish" => Some(Self::Finish),
             "resume" => Some(Self::Resume),
             "clone" => Some(Self::Clone),
+            "retry-failed" => Some(Self::RetryFailed),
             "delete" => Some(Self::Delete),
             _ => None,
         }
@@ -223,21 +232,25 @@ pub async fn act(
         .filter(|b| b.starts_with("/console/") && !b.starts_with("//"))
         .map_or_else(|| format!("/console/campaigns/{id}"), str::to_owned);
     let done = match action {
-        Action::Start => lifecycle::start_now(&state, org, id, None).await.map(|()| ("The campaign started.", back)),
-        Action::Finish => lifecycle::finish_active(&state, org, id).await.map(|()| ("The campaign is finished.", back)),
-        Action::Resume => lifecycle::resume_paused(&state, org, id).await.map(|()| ("Sending resumed.", back)),
+        Action::Start => {
+            lifecycle::start_now(&state, org, id, None).await.map(|()| (i18n::t("campaign-started"), back))
+        }
+        Action::Finish => {
+            lifecycle::finish_active(&state, org, id).await.map(|()| (i18n::t("campaign-finished"), back))
+        }
+        Action::Resume => lifecycle::resume_paused(&state, org, id).await.map(|()| (i18n::t("campaign-resumed"), back)),
         Action::Delete => crud::delete_campaign(&state, org, id)
             .await
-            .map(|()| ("The campaign was deleted.", "/console/campaigns".to_owned())),
-        Action::Clone => crud::clone_campaign(&state, org, id, None).await.map(|new| {
-            (
-                "This is a new Draft with the settings of the campaign it was cloned from.",
-                format!("/console/campaigns/{new}"),
-            )
+            .map(|()| (i18n::t("campaign-deleted"), "/console/campaigns".to_owned())),
+        Action::Clone => crud::clone_campaign(&state, org, id, None)
+            .await
+            .map(|new| (i18n::t("campaign-cloned"), format!("/console/campaigns/{new}"))),
+        Action::RetryFailed => retry::create_retry(&state, org, id, None).await.map(|(new, contacts)| {
+            (i18n::lang().t1("campaign-retry-created", "count", contacts), format!("/console/campaigns/{new}/review"))
         }),
     };
     let (text, to) = match done {
-        Ok((text, to)) => (text.to_owned(), to),
+        Ok((text, to)) => (text, to),
         Err(e) => (session::refusal(e)?, format!("/console/campaigns/{id}")),
     };
     Ok(session::redirect_with_notice(jar, &headers, &text, &to))

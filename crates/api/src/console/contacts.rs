@@ -17,6 +17,7 @@ use store::{
 };
 
 use super::{
+    i18n,
     pages::{Frame, maybe_when, render, when},
     session::{self, Rejection, Signed},
 };
@@ -70,10 +71,10 @@ struct ListPage {
 fn status(c: &Contact) -> String {
     let mut parts = Vec::new();
     if c.opted_out {
-        parts.push("Opted out".to_owned());
+        parts.push(i18n::t("contacts-status-opted-out"));
     }
     if let Some(at) = &c.inbox_case_opened_at {
-        parts.push(format!("Inbox case open since {}", when(at)));
+        parts.push(i18n::lang().t1("contacts-status-inbox-open", "at", when(at)));
     }
     if parts.is_empty() { "—".to_owned() } else { parts.join("; ") }
 }
@@ -190,9 +191,13 @@ pub async fn import_csv(
     };
     match result {
         Ok(summary) => {
-            let text = format!(
-                "Imported {} rows: {} contacts created, {} updated.",
-                summary.rows, summary.created, summary.updated
+            let text = i18n::lang().args(
+                "import-done",
+                &[
+                    ("rows", summary.rows.to_string()),
+                    ("created", summary.created.to_string()),
+                    ("updated", summary.updated.to_string()),
+                ],
             );
             Ok(session::redirect_with_notice(jar, &headers, &text, "/console/contacts"))
         }
@@ -203,7 +208,8 @@ pub async fn import_csv(
                 _ => vec![],
             };
             let (_, code, message) = e.describe();
-            let report = ImportReport { message: format!("Nothing was imported: {message}"), code, rows };
+            let report =
+                ImportReport { message: i18n::lang().t1("import-nothing-imported", "message", message), code, rows };
             list_page(&state, &signed, ListQuery::default(), None, Some(report)).await
         }
     }
@@ -214,7 +220,7 @@ struct CampaignRow {
     id: i64,
     name: String,
     kind: String,
-    outcome: &'static str,
+    outcome: String,
     reason: String,
     planned_at: String,
 }
@@ -240,7 +246,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed, Path(id): Path<
         .map(|r| CampaignRow {
             id: r.campaign_id,
             name: r.name,
-            kind: if r.kind == "test" { "Test".to_owned() } else { "Real".to_owned() },
+            kind: if r.kind == "test" { i18n::t("contact-kind-test") } else { i18n::t("contact-kind-real") },
             outcome: super::campaign::outcome_label(Outcome::of(&r.state, r.replied)),
             reason: match (r.reason, r.reason_code) {
                 (Some(text), Some(code)) => format!("{text} ({code})"),

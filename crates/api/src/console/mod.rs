@@ -8,10 +8,12 @@
 //! audience step's live count, and confirmations. Pages are sent with a
 //! strict Content-Security-Policy.
 
+mod accounts;
 mod assets;
 mod campaign;
 mod campaigns;
 mod contacts;
+pub(crate) mod i18n;
 mod operations;
 pub(crate) mod pages;
 mod reports;
@@ -58,6 +60,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/campaigns/{id}/finish"),
     ("POST", "/console/campaigns/{id}/resume"),
     ("POST", "/console/campaigns/{id}/clone"),
+    ("POST", "/console/campaigns/{id}/retry-failed"),
     ("POST", "/console/campaigns/{id}/delete"),
     ("POST", "/console/campaigns/{id}/reports"),
     ("GET", "/console/reports/{id}/download"),
@@ -66,6 +69,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/console/contacts/{id}"),
     ("GET", "/console/settings"),
     ("POST", "/console/templates/sync"),
+    ("POST", "/console/settings/language"),
+    ("POST", "/console/accounts"),
+    ("POST", "/console/accounts/{account}/disable"),
+    ("POST", "/console/accounts/{account}/enable"),
+    ("POST", "/console/api-keys"),
+    ("POST", "/console/api-keys/{key}/revoke"),
     ("GET", "/console/operations"),
     ("POST", "/console/dead-letters/{queue}/{id}/replay"),
     ("POST", "/console/dead-letters/{queue}/{id}/delete"),
@@ -96,7 +105,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/campaigns/{id}/test-send", post(wizard::test_send))
         .route("/console/campaigns/{id}/schedule", post(wizard::schedule))
         .route("/console/campaigns/{id}/live", get(campaign::live))
-        // start, finish, resume, clone and delete (`ROUTES`); any other action is a 404 page.
+        // start, finish, resume, clone, retry-failed and delete (`ROUTES`); any other action is a 404 page.
         .route("/console/campaigns/{id}/{action}", post(campaigns::act))
         .route("/console/campaigns/{id}/reports", post(reports::request))
         .route("/console/reports/{id}/download", get(reports::download))
@@ -106,9 +115,16 @@ pub fn router() -> Router<AppState> {
         .route("/console/contacts/{id}", get(contacts::page))
         .route("/console/settings", get(settings::page))
         .route("/console/templates/sync", post(settings::sync_templates))
+        .route("/console/settings/language", post(settings::set_language))
+        .route("/console/accounts", post(accounts::create_account))
+        // disable and enable (`ROUTES`); any other action is a 404 page.
+        .route("/console/accounts/{account}/{action}", post(accounts::set_account))
+        .route("/console/api-keys", post(accounts::create_key))
+        .route("/console/api-keys/{key}/revoke", post(accounts::revoke_key))
         .route("/console/operations", get(operations::page))
         .route("/console/dead-letters/{queue}/{id}/{action}", post(operations::act))
         .route("/console/assets/{name}", get(assets::serve))
+        .layer(middleware::from_fn(i18n::scope))
         .layer(middleware::from_fn(security_headers))
 }
 

@@ -17,6 +17,7 @@ use queue::{
 use serde::Deserialize;
 
 use super::{
+    i18n,
     pages::{Frame, maybe_when, render},
     session::{self, Rejection, Signed},
 };
@@ -52,21 +53,8 @@ struct OperationsPage {
     queues: Vec<QueueView>,
 }
 
-fn admin(signed: &Signed) -> Result<(), Rejection> {
-    if signed.is_admin() {
-        Ok(())
-    } else {
-        Err(Rejection::Failed(ApiError::Invalid {
-            status: axum::http::StatusCode::FORBIDDEN,
-            code: "admin_only",
-            message: "only an admin of the organization can see and act on its queues".into(),
-            field: None,
-        }))
-    }
-}
-
 pub async fn page(State(state): State<AppState>, signed: Signed, jar: CookieJar) -> Result<Response, Rejection> {
-    admin(&signed)?;
+    signed.require_admin()?;
     let dl = dead_letters::queues(&state)?;
     let scope = Scope::Org(signed.org());
     let depths = dl.depths().await.map_err(dead_letters::failed)?;
@@ -113,19 +101,19 @@ pub async fn act(
     Path((queue, id, action)): Path<(String, String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, Rejection> {
-    admin(&signed)?;
+    signed.require_admin()?;
     signed.check_csrf(&form.csrf)?;
     let dl = dead_letters::queues(&state)?;
     let q = dead_letters::queue(&queue)?;
     let scope = Scope::Org(signed.org());
-    let done: Result<&str, ApiError> = match action.as_str() {
+    let done: Result<String, ApiError> = match action.as_str() {
         "replay" => match dl.replay(q, scope, &id).await.map_err(dead_letters::failed)? {
-            Replayed::Replayed => Ok("The dead letter is back in its queue."),
+            Replayed::Replayed => Ok(i18n::t("dead-letter-replayed")),
             Replayed::NotFound => Err(ApiError::NotFound { what: "dead letter" }),
             Replayed::Refused { code, message } => Err(ApiError::Conflict { code, message }),
         },
         "delete" => match dl.delete(q, scope, &id).await.map_err(dead_letters::failed)? {
-            Deleted::Deleted => Ok("The dead letter was deleted."),
+            Deleted::Deleted => Ok(i18n::t("dead-letter-deleted")),
             Deleted::NotFound => Err(ApiError::NotFound { what: "dead letter" }),
             Deleted::Kept => Err(ApiError::Conflict {
                 code: "reply_kept",
@@ -135,7 +123,7 @@ pub async fn act(
         _ => return Err(ApiError::NotFound { what: "route" }.into()),
     };
     let text = match done {
-        Ok(text) => text.to_owned(),
+        Ok(text) => text,
         Err(e) => session::refusal(e)?,
     };
     Ok(session::redirect_with_notice(jar, &headers, &text, "/console/operations"))

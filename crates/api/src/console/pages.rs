@@ -9,7 +9,11 @@ use axum::{
 use chrono::{DateTime, Utc};
 use store::campaigns::CampaignRecord;
 
-use super::{assets, session::Signed};
+use super::{
+    assets,
+    i18n::{self, Lang},
+    session::Signed,
+};
 
 /// The page frame's data.
 #[derive(Debug, Clone)]
@@ -23,6 +27,8 @@ pub struct Frame {
     pub notice: Option<String>,
     pub css: String,
     pub confirm_js: String,
+    /// The page's language.
+    pub lang: Lang,
 }
 
 impl Frame {
@@ -35,7 +41,30 @@ impl Frame {
             notice,
             css: assets::url("console"),
             confirm_js: assets::url("confirm"),
+            lang: i18n::lang(),
         }
+    }
+
+    /// The text of `key` in the page's language.
+    pub fn t(&self, key: &str) -> String {
+        self.lang.t(key)
+    }
+
+    /// The text of `key` with one argument.
+    pub fn t1(&self, key: &str, name: &'static str, value: impl std::fmt::Display) -> String {
+        self.lang.t1(key, name, value)
+    }
+
+    /// The text of `key` with two arguments.
+    pub fn t2(
+        &self,
+        key: &str,
+        a: &'static str,
+        va: impl std::fmt::Display,
+        b: &'static str,
+        vb: impl std::fmt::Display,
+    ) -> String {
+        self.lang.t2(key, a, va, b, vb)
     }
 }
 
@@ -57,11 +86,13 @@ struct ErrorPage<'a> {
     message: &'a str,
     status: u16,
     css: String,
+    lang: Lang,
 }
 
 /// A page that says what went wrong, with its stable code.
 pub fn error_page(status: StatusCode, code: &str, message: &str) -> Response {
-    let mut response = render(&ErrorPage { code, message, status: status.as_u16(), css: assets::url("console") });
+    let mut response =
+        render(&ErrorPage { code, message, status: status.as_u16(), css: assets::url("console"), lang: i18n::lang() });
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     response
@@ -88,15 +119,17 @@ pub struct Badge {
 pub fn badge(record: &CampaignRecord) -> Badge {
     use domain::campaign::Lifecycle;
     let (label, class) = match record.lifecycle() {
-        Lifecycle::Editable if record.problems().is_empty() => ("Ready to launch".to_owned(), "ready"),
-        Lifecycle::Editable => ("Draft".to_owned(), "draft"),
-        Lifecycle::Scheduled => ("Scheduled".to_owned(), "scheduled"),
+        Lifecycle::Editable if record.problems().is_empty() => (i18n::t("badge-ready"), "ready"),
+        Lifecycle::Editable => (i18n::t("badge-draft"), "draft"),
+        Lifecycle::Scheduled => (i18n::t("badge-scheduled"), "scheduled"),
         Lifecycle::Active => match &record.pause_reason {
-            Some(reason) if record.paused_at.is_some() => (format!("Paused: {reason}"), "paused"),
-            _ if record.paused_at.is_some() => ("Paused".to_owned(), "paused"),
-            _ => ("Active".to_owned(), "active"),
+            Some(reason) if record.paused_at.is_some() => {
+                (i18n::lang().t1("badge-paused-because", "reason", reason), "paused")
+            }
+            _ if record.paused_at.is_some() => (i18n::t("badge-paused"), "paused"),
+            _ => (i18n::t("badge-active"), "active"),
         },
-        Lifecycle::Finished => ("Finished".to_owned(), "finished"),
+        Lifecycle::Finished => (i18n::t("badge-finished"), "finished"),
     };
     Badge { label, class }
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use store::reports::{self, Report};
 
 use super::{
+    i18n,
     pages::{maybe_when, when},
     session::{self, Rejection, Signed},
 };
@@ -34,10 +35,10 @@ impl From<&Report> for ReportRow {
         Self {
             id: r.id,
             status: match r.status.as_str() {
-                "pending" => "Requested".to_owned(),
-                "building" => "Being built".to_owned(),
-                "ready" => "Ready".to_owned(),
-                _ => format!("Failed: {}", r.error.as_deref().unwrap_or("unknown error")),
+                "pending" => i18n::t("report-status-requested"),
+                "building" => i18n::t("report-status-building"),
+                "ready" => i18n::t("report-status-ready"),
+                _ => i18n::lang().t1("report-status-failed", "error", r.error.as_deref().unwrap_or("unknown error")),
             },
             ready: r.status == "ready",
             rows: r.row_count.map_or_else(|| "—".to_owned(), |n| n.to_string()),
@@ -70,9 +71,7 @@ pub async fn request(
     let requested = reports::request(&mut tx, signed.org(), id).await?;
     tx.commit().await?;
     let text = match requested {
-        Some(_) => {
-            "The report was requested; it is listed under Reports and can be downloaded once it is ready.".to_owned()
-        }
+        Some(_) => i18n::t("report-requested-notice"),
         None => session::refusal(ApiError::NotFound { what: "campaign" })?,
     };
     let jar = session::notice(jar, &text, session::https(&headers));

@@ -56,6 +56,19 @@ impl Signed {
         self.session.role == Role::Admin
     }
 
+    /// Refuses (403 `admin_only`) an operator who is not an admin of the organization.
+    pub fn require_admin(&self) -> Result<(), Rejection> {
+        if self.is_admin() {
+            return Ok(());
+        }
+        Err(Rejection::Failed(ApiError::Invalid {
+            status: axum::http::StatusCode::FORBIDDEN,
+            code: "admin_only",
+            message: "only an admin of the organization can do this".into(),
+            field: None,
+        }))
+    }
+
     /// Refuses a form whose CSRF token is not this session's.
     pub fn check_csrf(&self, presented: &str) -> Result<(), Rejection> {
         if bool::from(presented.as_bytes().ct_eq(self.session.csrf_token.as_bytes())) {
@@ -100,7 +113,7 @@ impl IntoResponse for Rejection {
             Self::Csrf => super::pages::error_page(
                 axum::http::StatusCode::FORBIDDEN,
                 "csrf_token_mismatch",
-                "This form has expired or did not come from this console. Go back, reload the page and try again.",
+                &super::i18n::t("csrf-refused"),
             ),
             Self::Failed(e) => {
                 let (status, code, message) = e.describe();
@@ -133,7 +146,10 @@ impl FromRequestParts<AppState> for Signed {
             return Err(Rejection::SignIn { next });
         };
         match operators::session(&state.pg, &token).await? {
-            Some(session) => Ok(Self { session, token }),
+            Some(session) => {
+                super::i18n::set(super::i18n::Lang::of(session.locale.as_deref(), &parts.headers));
+                Ok(Self { session, token })
+            }
             None => Err(Rejection::SignIn { next }),
         }
     }
@@ -146,7 +162,7 @@ pub fn refusal(e: ApiError) -> Result<String, Rejection> {
         return Err(Rejection::Failed(e));
     }
     let (_, code, message) = e.describe();
-    Ok(format!("Not done: {message} ({code})"))
+    Ok(super::i18n::lang().t2("not-done", "message", message, "code", code))
 }
 
 /// Leaves `text` for the next page the browser shows.

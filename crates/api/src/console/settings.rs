@@ -1,6 +1,7 @@
-//! Settings: the organization's numbers (as Meta verified them, tier and
-//! quality), templates (with Sync), bot flows, opt-out keywords, and for
-//! admins its accounts and API keys.
+//! Settings: the account's language, the organization's numbers (as Meta
+//! verified them, tier and quality), templates (with Sync), bot flows,
+//! opt-out keywords, and for admins its accounts and API keys (managed in
+//! [`super::accounts`]).
 
 use askama::Template;
 use axum::{
@@ -14,10 +15,11 @@ use serde::Deserialize;
 use store::{api_keys, bot_flows, numbers, operators, orgs, templates};
 
 use super::{
+    i18n::{self, Lang},
     pages::{Frame, maybe_when, render, when},
     session::{self, Rejection, Signed},
 };
-use crate::{routes::templates::sync, state::AppState};
+use crate::{error::ApiError, routes::templates::sync, state::AppState};
 
 #[derive(Debug)]
 struct NumberRow {
@@ -41,13 +43,25 @@ struct TemplateRow {
 }
 
 #[derive(Debug)]
+struct AccountRow {
+    id: i64,
+    email: String,
+    role: String,
+    disabled: bool,
+    /// The signed-in operator's own account (not disabled from here).
+    own: bool,
+}
+
+#[derive(Debug)]
 struct KeyRow {
+    id: i64,
     name: String,
     prefix: String,
     scopes: String,
     created_at: String,
     last_used_at: String,
     state: String,
+    revoked: bool,
 }
 
 #[derive(Template)]
@@ -58,7 +72,10 @@ struct SettingsPage {
     templates: Vec<TemplateRow>,
     flows: Vec<(String, String)>,
     keywords: String,
-    accounts: Vec<(String, String, String)>,
+    /// The account's language choice: `""` (the browser's), `en` or `es`.
+    locale: String,
+    languages: Vec<(&'static str, &'static str)>,
+    accounts: Vec<AccountRow>,
     keys: Vec<KeyRow>,
 }
 
@@ -70,7 +87,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed, jar: CookieJar)
         .map(|n| NumberRow {
             display: n.display_number,
             name: n.verified_name.unwrap_or_else(|| "—".into()),
-            tier: n.messaging_tier.unwrap_or_else(|| "unknown".into()),
+            tier: n.messaging_tier.unwrap_or_else(|| i18n::t("settings-unknown")),
             quality: n.quality_rating.unwrap_or_else(|| "UNKNOWN".into()),
             throughput: n.throughput_per_sec,
             verified_at: maybe_when(&n.verified_at),
@@ -84,14 +101,14 @@ pub async fn page(State(state): State<AppState>, signed: Signed, jar: CookieJar)
             params.extend(t.body_params.iter().map(|p| format!("{{{{{p}}}}}")));
             TemplateRow {
                 status: match &t.missing_since {
-                    Some(at) => format!("{} (no longer listed by Meta since {})", t.status, when(at)),
+                    Some(at) => i18n::lang().t2("settings-template-missing", "status", &t.status, "since", when(at)),
                     None => t.status.clone(),
                 },
                 name: t.name,
                 language: t.language,
                 category: t.category.unwrap_or_else(|| "—".into()),
-                placeholders: if params.is_empty() { "none".into() } else { params.join(", ") },
-                header: t.header_format.unwrap_or_else(|| "none".into()),
+                placeholders: if params.is_empty() { i18n::t("settings-none") } else { params.join(", ") },
+                header: t.header_format.unwrap_or_else(|| i18n::t("settings-none")),
                 usable: t.usable,
             }
         })
@@ -113,23 +130,28 @@ pub async fn page(State(state): State<AppState>, signed: Signed, jar: CookieJar)
         let accounts = operators::list(&state.pg, org)
             .await?
             .into_iter()
-            .map(|o| {
-                let state = if o.disabled_at.is_some() { "Disabled" } else { "Active" };
-                (o.email, o.role, state.to_owned())
+            .map(|o| AccountRow {
+                own: o.id == signed.session.operator_id,
+                id: o.id,
+                email: o.email,
+                role: o.role,
+                disabled: o.disabled_at.is_some(),
             })
             .collect();
         let keys = api_keys::list(&state.pg, org)
             .await?
             .into_iter()
             .map(|k| KeyRow {
+                id: k.id,
+                revoked: k.revoked_at.is_some(),
                 name: k.name,
                 prefix: k.prefix,
                 scopes: k.scopes.join(", "),
                 created_at: when(&k.created_at),
                 last_used_at: maybe_when(&k.last_used_at),
                 state: match &k.revoked_at {
-                    Some(at) => format!("Revoked {}", when(at)),
-                    None => "Active".into(),
+                    Some(at) => i18n::lang().t1("settings-key-revoked-at", "at", when(at)),
+                    None => i18n::t("settings-active"),
                 },
             })
             .collect();
@@ -144,6 +166,8 @@ pub async fn page(State(state): State<AppState>, signed: Signed, jar: CookieJar)
         templates,
         flows,
         keywords,
+        locale: signed.session.locale.clone().unwrap_or_default(),
+        languages: Lang::ALL.iter().map(|l| (l.code(), l.autonym())).collect(),
         accounts,
         keys,
     };
@@ -170,11 +194,45 @@ pub async fn sync_templates(
                 .wabas
                 .iter()
                 .fold((0, 0, 0, 0), |t, w| (t.0 + w.added, t.1 + w.updated, t.2 + w.unchanged, t.3 + w.missing.len()));
-            format!(
-                "Templates synced from Meta: {added} new, {updated} changed, {unchanged} unchanged, {missing} no longer listed."
+            i18n::lang().args(
+                "settings-templates-synced",
+                &[
+                    ("added", added.to_string()),
+                    ("updated", updated.to_string()),
+                    ("unchanged", unchanged.to_string()),
+                    ("missing", missing.to_string()),
+                ],
             )
         }
         Err(e) => session::refusal(e)?,
     };
     Ok(session::redirect_with_notice(jar, &headers, &text, "/console/settings#templates"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LanguageForm {
+    csrf: String,
+    /// `en`, `es`, or empty for the browser's language.
+    locale: String,
+}
+
+/// The account's language: one the console speaks, or the browser's.
+pub async fn set_language(
+    State(state): State<AppState>,
+    signed: Signed,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(form): Form<LanguageForm>,
+) -> Result<Response, Rejection> {
+    signed.check_csrf(&form.csrf)?;
+    let locale = match form.locale.as_str() {
+        "" => None,
+        code => Some(Lang::parse(code).ok_or_else(|| {
+            ApiError::invalid("invalid_locale", "the language must be en, es or empty", Some("locale".into()))
+        })?),
+    };
+    operators::set_locale(&state.pg, signed.session.operator_id, locale.map(Lang::code)).await?;
+    // The notice is in the language chosen.
+    i18n::set(Lang::of(locale.map(Lang::code), &headers));
+    Ok(session::redirect_with_notice(jar, &headers, &i18n::t("settings-language-saved"), "/console/settings#language"))
 }

@@ -17,6 +17,7 @@ use subtle::ConstantTimeEq;
 
 use super::{
     assets,
+    i18n::{self, Lang},
     pages::{error_page, render},
     session::{self, Rejection, SESSION_COOKIE, SIGN_IN_COOKIE, Signed},
 };
@@ -38,6 +39,7 @@ struct SignInPage {
     email: String,
     error: Option<String>,
     notice: Option<String>,
+    lang: Lang,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,7 +59,8 @@ fn page(jar: CookieJar, headers: &HeaderMap, next: String, email: String, error:
     let jar = jar.add(session::cookie(SIGN_IN_COOKIE, token.clone(), session::https(headers)));
     let (jar, notice) = session::take_notice(jar);
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    let mut response = render(&SignInPage { css: assets::url("console"), token, next, email, error, notice });
+    let mut response =
+        render(&SignInPage { css: assets::url("console"), token, next, email, error, notice, lang: i18n::lang() });
     *response.status_mut() = status;
     (jar, response).into_response()
 }
@@ -95,13 +98,7 @@ pub async fn submit(
     let email = form.email.trim().to_lowercase();
     if crate::text::check_line(&email, "email").is_err() || crate::text::check_line(&form.password, "password").is_err()
     {
-        return Ok(page(
-            jar,
-            &headers,
-            next,
-            String::new(),
-            Some("The email or the password contains characters that cannot be used.".into()),
-        ));
+        return Ok(page(jar, &headers, next, String::new(), Some(i18n::t("sign-in-unusable-characters"))));
     }
     let client = peer.map_or_else(|| "unknown".to_owned(), |Extension(ConnectInfo(addr))| addr.ip().to_string());
     let (by_email, by_client) = operators::recent_failures(&state.pg, &email, &client, THROTTLE_MINUTES).await?;
@@ -110,7 +107,7 @@ pub async fn submit(
         return Ok(error_page(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_sign_in_attempts",
-            &format!("Too many failed sign-ins. Wait {THROTTLE_MINUTES} minutes, then try again."),
+            &i18n::lang().t1("sign-in-throttled", "minutes", THROTTLE_MINUTES),
         ));
     }
     let account = operators::credentials(&state.pg, &email).await?;
@@ -128,7 +125,7 @@ pub async fn submit(
         _ => {
             operators::record_failure(&state.pg, &email, &client, THROTTLE_MINUTES).await?;
             tracing::info!("console sign-in refused");
-            return Ok(page(jar, &headers, next, email, Some("The email or the password is not right.".into())));
+            return Ok(page(jar, &headers, next, email, Some(i18n::t("sign-in-refused"))));
         }
     };
     operators::clear_failures(&state.pg, &email).await?;
@@ -158,7 +155,7 @@ pub async fn sign_out(
     signed.check_csrf(&form.csrf)?;
     operators::end_session(&state.pg, &signed.token).await?;
     let jar =
-        session::notice(jar.add(session::removal(SESSION_COOKIE)), "You are signed out.", session::https(&headers));
+        session::notice(jar.add(session::removal(SESSION_COOKIE)), &i18n::t("signed-out"), session::https(&headers));
     Ok((jar, Redirect::to("/console/sign-in")).into_response())
 }
 
@@ -174,7 +171,7 @@ pub async fn sign_out_everywhere(
     tracing::info!(operator.id = signed.session.operator_id, sessions = ended, "console signed out everywhere");
     let jar = session::notice(
         jar.add(session::removal(SESSION_COOKIE)),
-        &format!("You are signed out of every browser ({ended} sessions)."),
+        &i18n::lang().t1("signed-out-everywhere", "count", ended),
         session::https(&headers),
     );
     Ok((jar, Redirect::to("/console/sign-in")).into_response())

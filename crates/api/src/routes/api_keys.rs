@@ -73,8 +73,14 @@ pub async fn create(
                 body = ErrorBody)))]
 pub async fn revoke(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<ApiKey>> {
     auth.require(SCOPE_ADMIN)?;
-    match api_keys::revoke(&state.pg, auth.org(), id).await? {
-        api_keys::Revoke::Revoked(key) => Ok(Json(key)),
+    Ok(Json(revoke_key(&state, auth.org(), id).await?))
+}
+
+/// Revokes a key of the organization (the API's and the console's): the key
+/// as revoked, 404, or 409 `last_admin_key`.
+pub(crate) async fn revoke_key(state: &AppState, org: store::OrgId, id: i64) -> ApiResult<ApiKey> {
+    match api_keys::revoke(&state.pg, org, id).await? {
+        api_keys::Revoke::Revoked(key) => Ok(key),
         api_keys::Revoke::NotFound => Err(ApiError::NotFound { what: "API key" }),
         api_keys::Revoke::LastAdmin => Err(ApiError::Conflict {
             code: "last_admin_key",

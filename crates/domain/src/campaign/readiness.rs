@@ -72,6 +72,8 @@ pub struct Audience {
     pub valued_tags: usize,
     /// Test campaigns: the chosen contacts.
     pub test_contacts: usize,
+    /// A real campaign retrying another's failures: the contacts it lists.
+    pub fixed_contacts: usize,
 }
 
 /// Everything readiness depends on, already loaded.
@@ -109,11 +111,13 @@ pub fn problems(s: &Snapshot<'_>) -> Vec<Problem> {
         out.push(Problem::new("number_id", "number_required", "choose the WhatsApp Cloud number to send from"));
     }
     match s.kind {
-        Kind::Real if s.audience.tags + s.audience.valued_tags == 0 => out.push(Problem::new(
-            "audience",
-            "audience_required",
-            "choose the audience by tags and/or valued tags; contacts without tags are never included",
-        )),
+        Kind::Real if s.audience.tags + s.audience.valued_tags + s.audience.fixed_contacts == 0 => {
+            out.push(Problem::new(
+                "audience",
+                "audience_required",
+                "choose the audience by tags and/or valued tags; contacts without tags are never included",
+            ))
+        }
         Kind::Test if s.audience.test_contacts == 0 => {
             out.push(Problem::new("test_phones", "test_phones_required", "add the phones of the test contacts"));
         }

@@ -23,7 +23,7 @@ pub use lifecycle::{FinishOutcome, finish, launch, pause, resume, schedule, unsc
 pub use plan::{LedgerCounts, PlanOutcome, plan};
 pub use write::{
     CampaignChanges, ReferenceCheck, TemplateChoice, check_references, clone_as_draft, clone_as_test, delete, insert,
-    lock, resolve_test_phones, update,
+    lock, resolve_test_phones, retry_failed, retryable_failures, update,
 };
 
 use crate::OrgId;
@@ -41,6 +41,11 @@ pub struct CampaignRecord {
     pub audience_tags: Vec<String>,
     pub audience_valued_tags: serde_json::Value,
     pub audience_match: String,
+    /// A "Retry failed" campaign: how many contacts its fixed audience lists
+    /// (instead of tags); `None` for an audience by tags.
+    pub audience_contacts: Option<i32>,
+    /// The campaign a "Retry failed" campaign retries.
+    pub retry_of: Option<i64>,
     /// The phones of a test campaign's contacts that still exist, sorted.
     pub test_phones: Vec<String>,
     pub template_id: Option<i64>,
@@ -111,7 +116,12 @@ impl CampaignRecord {
         campaign::problems(&Snapshot {
             kind: self.kind(),
             number: self.number_id.zip(self.number_waba_id.as_deref()),
-            audience: Audience { tags: self.audience_tags.len(), valued_tags, test_contacts: self.test_phones.len() },
+            audience: Audience {
+                tags: self.audience_tags.len(),
+                valued_tags,
+                test_contacts: self.test_phones.len(),
+                fixed_contacts: self.audience_contacts.map_or(0, |n| usize::try_from(n).unwrap_or(0)),
+            },
             template: template.as_ref(),
             bindings: &bindings,
             header_media: media.as_ref(),
@@ -140,6 +150,7 @@ pub async fn select(db: impl PgExecutor<'_>, org: OrgId, s: Selection<'_>) -> sq
         r#"select cp.id, cp.kind, cp.name, cp.lifecycle,
                   cp.number_id, n.waba_id as "number_waba_id?", n.throughput_per_sec as "number_throughput_per_sec?",
                   cp.audience_tags, cp.audience_valued_tags, cp.audience_match,
+                  cardinality(cp.audience_contact_ids) as audience_contacts, cp.retry_of,
                   coalesce((select array_agg(c.phone order by c.phone) from contacts c
                             where c.org_id = cp.org_id and c.id = any(cp.test_contact_ids)), '{}') as "test_phones!",
                   cp.template_id, t.name as "template_name?", t.language as "template_language?",

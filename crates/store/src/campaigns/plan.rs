@@ -53,7 +53,8 @@ pub async fn plan(tx: &mut PgConnection, campaign_id: i64) -> sqlx::Result<PlanO
     sqlx::query!("set local work_mem = '64MB'").execute(&mut *tx).await?;
     // Contacts that would be sent to take their engagement; one engaged by a
     // campaign planned at the same moment loses the race (ON CONFLICT) and is
-    // excluded as already engaged. An open inbox case is checked again when
+    // excluded as already engaged; a "Retry failed" campaign takes over the
+    // engagement its retried campaign holds. An open inbox case is checked again when
     // sending (it may close by then), so those contacts are planned too.
     // `params` freezes what the bindings read from the contact (its name and
     // valued tags): with the bindings, which cannot change once the campaign
@@ -66,7 +67,9 @@ pub async fn plan(tx: &mut PgConnection, campaign_id: i64) -> sqlx::Result<PlanO
                insert into engagements (contact_id, campaign_id, org_id, phone)
                select contact_id, $1, $2, phone from audience
                where reason_code is null or reason_code = 'open_inbox_case'
-               on conflict (org_id, phone) do nothing
+               on conflict (org_id, phone) do update
+                   set campaign_id = excluded.campaign_id, contact_id = excluded.contact_id
+                   where engagements.campaign_id = (select retry_of from campaigns where id = $1)
                returning contact_id
            )
            insert into recipients (campaign_id, contact_id, org_id, phone, state, reason_code, reason_key,

@@ -160,16 +160,17 @@ pub async fn resolve_test_phones(
 }
 
 /// A new Draft of the organization with the campaign's settings (kind,
-/// number, audience, test phones, template and bindings, header media, bot
+/// number, audience (a fixed one too), test phones, template and bindings, header media, bot
 /// flow, pace, delivery policy) and none of its history; `None` when the
 /// campaign is not the organization's.
 pub async fn clone_as_draft(db: impl PgExecutor<'_>, org: OrgId, id: i64, name: &str) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar!(
         r#"insert into campaigns (org_id, kind, name, number_id, audience_tags, audience_valued_tags, audience_match,
-                                  test_contact_ids, template_id, bindings, header_media_id, bot_flow_id,
-                                  pace_per_second, pace_per_hour, delivery_policy)
+                                  audience_contact_ids, retry_of, test_contact_ids, template_id, bindings,
+                                  header_media_id, bot_flow_id, pace_per_second, pace_per_hour, delivery_policy)
            select org_id, kind, $3, number_id, audience_tags, audience_valued_tags, audience_match,
-                  test_contact_ids, template_id, bindings, header_media_id, bot_flow_id,
+                  audience_contact_ids, retry_of, test_contact_ids, template_id, bindings,
+                  header_media_id, bot_flow_id,
                   pace_per_second, pace_per_hour, delivery_policy
            from campaigns where org_id = $1 and id = $2
            returning id"#,
@@ -205,4 +206,59 @@ pub async fn clone_as_test(
     )
     .fetch_optional(db)
     .await
+}
+
+/// How many recipients of the campaign a "Retry failed" would target.
+pub async fn retryable_failures(db: impl PgExecutor<'_>, org: OrgId, id: i64, codes: &[i32]) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from recipients r
+           join contacts c on c.id = r.contact_id and c.org_id = r.org_id
+           where r.campaign_id = $2 and r.org_id = $1 and r.state = 'failed'
+             and (r.reason_code = 'outcome_unknown' or r.meta_error_code = any($3))"#,
+        org.0,
+        id,
+        codes
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// "Retry failed": a new Draft of the organization with the campaign's
+/// settings, targeting exactly its recipients worth retrying (as
+/// [`retryable_failures`] counts them) and marked as retrying it. Returns
+/// the new id and how many contacts it targets; `None` when the campaign is
+/// not the organization's or has no such recipient.
+pub async fn retry_failed(
+    db: impl PgExecutor<'_>,
+    org: OrgId,
+    id: i64,
+    name: &str,
+    codes: &[i32],
+) -> sqlx::Result<Option<(i64, i32)>> {
+    let row = sqlx::query!(
+        r#"with src as (select * from campaigns where org_id = $1 and id = $2),
+           failed as (
+               select array_agg(r.contact_id order by r.contact_id) as ids
+               from recipients r
+               join contacts c on c.id = r.contact_id and c.org_id = r.org_id
+               where r.campaign_id = $2 and r.org_id = $1 and r.state = 'failed'
+                 and (r.reason_code = 'outcome_unknown' or r.meta_error_code = any($4))
+           )
+           insert into campaigns (org_id, kind, name, number_id, audience_contact_ids, test_contact_ids, retry_of,
+                                  template_id, bindings, header_media_id, bot_flow_id, pace_per_second,
+                                  pace_per_hour, delivery_policy)
+           select s.org_id, s.kind, $3, s.number_id, case when s.kind = 'real' then f.ids end,
+                  case when s.kind = 'test' then f.ids else '{}' end, s.id, s.template_id, s.bindings,
+                  s.header_media_id, s.bot_flow_id, s.pace_per_second, s.pace_per_hour, s.delivery_policy
+           from src s, failed f
+           where f.ids is not null
+           returning id, cardinality(coalesce(audience_contact_ids, test_contact_ids)) as "contacts!""#,
+        org.0,
+        id,
+        name,
+        codes
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (r.id, r.contacts)))
 }

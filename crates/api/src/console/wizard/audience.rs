@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 use store::{OrgId, audience::Audience, campaigns::CampaignRecord};
 
 use crate::{
-    console::session::{Rejection, Signed},
+    console::{
+        i18n,
+        session::{Rejection, Signed},
+    },
     error::ApiError,
     routes::campaigns::input::AudienceInput,
     state::AppState,
@@ -29,16 +32,10 @@ pub struct CountQuery {
 #[derive(Debug, Serialize)]
 pub struct CountAnswer {
     count: i64,
-    /// What the page shows: "1,234 contacts match" or why the audience is invalid.
-    text: String,
-}
-
-/// "N contacts match", in words.
-pub fn matching(count: i64) -> String {
-    match count {
-        1 => "1 contact matches this audience".to_owned(),
-        n => format!("{n} contacts match this audience"),
-    }
+    /// Why the audience matches nothing (invalid or empty); without it the
+    /// page says the count in its own words ("3 contacts match this audience").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
 }
 
 /// The count for an audience being typed; an invalid one says why (422).
@@ -55,17 +52,17 @@ pub async fn count(
         Err(e @ ApiError::Internal(_)) => return Err(e.into()),
         Err(e) => {
             let (_, code, message) = e.describe();
-            let answer = CountAnswer { count: 0, text: format!("{message} ({code})") };
+            let answer = CountAnswer { count: 0, text: Some(format!("{message} ({code})")) };
             return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(answer)));
         }
     };
     let audience = Audience::from_parts(tags, &valued, &mode);
     if audience.is_empty() {
-        let text = "Choose at least one tag or valued tag: no contact matches an empty audience".to_owned();
+        let text = Some(i18n::t("wizard-audience-empty"));
         return Ok((axum::http::StatusCode::OK, Json(CountAnswer { count: 0, text })));
     }
     let count = store::audience::count(&state.pg, signed.org(), &audience).await?;
-    Ok((axum::http::StatusCode::OK, Json(CountAnswer { count, text: matching(count) })))
+    Ok((axum::http::StatusCode::OK, Json(CountAnswer { count, text: None })))
 }
 
 /// The audience a campaign has saved.
@@ -77,6 +74,9 @@ pub fn audience(r: &CampaignRecord) -> Audience {
 pub async fn of_record(state: &AppState, org: OrgId, r: &CampaignRecord) -> Result<i64, Rejection> {
     if r.kind() == domain::campaign::Kind::Test {
         return Ok(r.test_phones.len() as i64);
+    }
+    if let Some(fixed) = r.audience_contacts {
+        return Ok(fixed.into());
     }
     let audience = audience(r);
     if audience.is_empty() {

@@ -13,7 +13,10 @@ use store::campaigns;
 
 use crate::{
     cloud::number_access,
-    console::session::{self, Rejection, Signed},
+    console::{
+        i18n,
+        session::{self, Rejection, Signed},
+    },
     error::ApiError,
     routes::{
         campaigns::{crud, input::CampaignInput},
@@ -94,7 +97,7 @@ pub async fn upload(
     }
     .await;
     let text = match done {
-        Ok(filename) => format!("{filename} was uploaded to Meta and is the header of this campaign."),
+        Ok(filename) => i18n::lang().t1("wizard-media-uploaded", "filename", filename),
         Err(e) => session::refusal(e)?,
     };
     let to = format!("/console/campaigns/{id}/edit/message");

@@ -16,6 +16,8 @@ pub use steps::{create, new_form, save, step};
 
 use store::campaigns::CampaignRecord;
 
+use crate::console::i18n;
+
 /// The wizard's steps, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -43,13 +45,14 @@ impl Step {
         }
     }
 
-    pub fn title(self) -> &'static str {
+    /// The step's title, in the language of the request.
+    pub fn title(self) -> String {
         match self {
-            Self::Basics => "Basic settings",
-            Self::Audience => "Audience",
-            Self::Message => "Template and message",
-            Self::Bot => "Bot flow and pace",
-            Self::Review => "Review and send",
+            Self::Basics => i18n::t("wizard-step-basics"),
+            Self::Audience => i18n::t("wizard-step-audience"),
+            Self::Message => i18n::t("wizard-step-message"),
+            Self::Bot => i18n::t("wizard-step-bot"),
+            Self::Review => i18n::t("wizard-step-review"),
         }
     }
 
@@ -73,7 +76,7 @@ impl Step {
 #[derive(Debug, Clone)]
 pub struct StepLink {
     pub slug: &'static str,
-    pub title: &'static str,
+    pub title: String,
     pub current: bool,
     /// Problems of the campaign set on this step.
     pub problems: usize,

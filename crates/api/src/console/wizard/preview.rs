@@ -5,7 +5,10 @@
 use domain::campaign::{Binding, Component, Kind, Source};
 use store::{OrgId, campaigns::CampaignRecord, contacts::Contact, templates::Template};
 
-use crate::{console::session::Rejection, state::AppState};
+use crate::{
+    console::{i18n, session::Rejection},
+    state::AppState,
+};
 
 #[derive(Debug, Clone)]
 pub struct Preview {
@@ -39,12 +42,12 @@ fn fill(text: &str, component: Component, bindings: &[Binding], contact: Option<
         let value = match binding.map(|b| &b.source) {
             Some(Source::Text { value }) => value.clone(),
             Some(Source::ContactName) => {
-                contact.and_then(|c| c.name.clone()).unwrap_or_else(|| "[no name: not sent to]".to_owned())
+                contact.and_then(|c| c.name.clone()).unwrap_or_else(|| i18n::t("preview-no-name-value"))
             }
             Some(Source::ValuedTag { key }) => contact
                 .and_then(|c| c.valued_tags.get(key.as_str()).cloned())
-                .unwrap_or_else(|| format!("[no {key}: not sent to]")),
-            None => format!("[{{{{{param}}}}} is not bound]"),
+                .unwrap_or_else(|| i18n::lang().t1("preview-no-valued-tag-value", "key", key.as_str())),
+            None => i18n::lang().t1("preview-not-bound", "placeholder", format!("{{{{{param}}}}}")),
         };
         out.push_str(&value);
         rest = &rest[start + 2 + len + 2..];
@@ -70,6 +73,11 @@ pub async fn for_campaign(
             }
             None => None,
         }
+    } else if r.audience_contacts.is_some() {
+        match store::audience::first_of_campaign(&state.pg, r.id).await? {
+            Some(contact) => store::contacts::get(&state.pg, org, contact).await?,
+            None => None,
+        }
     } else {
         let audience = super::audience::audience(r);
         if audience.is_empty() {
@@ -81,14 +89,18 @@ pub async fn for_campaign(
     let bindings = r.bindings();
     Ok(Some(Preview {
         contact: sample.as_ref().map_or_else(
-            || "no contact of the audience yet (values of contacts are shown in brackets)".to_owned(),
-            |c| format!("{} ({})", c.name.as_deref().unwrap_or("no name"), c.phone),
+            || i18n::t("preview-no-contact"),
+            |c| format!("{} ({})", c.name.clone().unwrap_or_else(|| i18n::t("preview-contact-no-name")), c.phone),
         ),
         header: component_text(template, "HEADER").map(|h| fill(&h, Component::Header, &bindings, sample.as_ref())),
         media: template.header_format.as_deref().filter(|f| *f != "TEXT").map(|f| {
+            // Meta's formats (IMAGE, VIDEO, DOCUMENT, LOCATION) have their words; another reads as written.
             let kind = format!("{}{}", &f[..1], f[1..].to_lowercase());
-            let state = if r.header_media_id.is_some() { "uploaded" } else { "not uploaded yet" };
-            format!("{kind} header ({state})")
+            if r.header_media_id.is_some() {
+                i18n::lang().t2("preview-media-uploaded", "format", f, "kind", kind)
+            } else {
+                i18n::lang().t2("preview-media-not-uploaded", "format", f, "kind", kind)
+            }
         }),
         body: fill(&body, Component::Body, &bindings, sample.as_ref()),
         footer: component_text(template, "FOOTER"),

@@ -18,6 +18,7 @@ use store::{bot_flows, campaigns, numbers, templates};
 use super::{ProblemLink, Step, StepLink, preview, progress};
 use crate::{
     console::{
+        i18n,
         pages::{Frame, render, when},
         session::{self, Rejection, Signed},
     },
@@ -29,7 +30,7 @@ use crate::{
 /// One line of the summary: what was chosen on a step.
 #[derive(Debug, Clone)]
 struct Line {
-    label: &'static str,
+    label: String,
     value: String,
     step: &'static str,
 }
@@ -101,36 +102,46 @@ pub async fn review(
         Some(t) => templates::get(&state.pg, org, t).await?,
         None => None,
     };
-    let none = || "— not chosen".to_owned();
+    let lang = i18n::lang();
+    let none = || lang.t("review-not-chosen");
     let audience = if r.kind() == Kind::Test {
-        if r.test_phones.is_empty() { none() } else { format!("test phones: {}", r.test_phones.join(", ")) }
+        // The phones follow the words (a lone phone is no argument: it would read as a number).
+        if r.test_phones.is_empty() {
+            none()
+        } else {
+            format!("{} {}", lang.t("review-audience-test-phones"), r.test_phones.join(", "))
+        }
+    } else if let Some(fixed) = r.audience_contacts {
+        lang.t1("review-audience-fixed", "count", fixed)
     } else {
-        let mut terms: Vec<String> = r.audience_tags.iter().map(|t| format!("tag {t}")).collect();
+        let tag = lang.t("review-audience-tag");
+        let mut terms: Vec<String> = r.audience_tags.iter().map(|t| format!("{tag} {t}")).collect();
         if let Some(m) = r.audience_valued_tags.as_object() {
             terms.extend(m.iter().map(|(k, v)| format!("{k} = {}", v.as_str().unwrap_or_default())));
         }
         if terms.is_empty() {
             none()
         } else {
-            let joiner = if r.audience_match == "any" { " or " } else { " and " };
-            format!("contacts with {}", terms.join(joiner))
+            let joiner =
+                if r.audience_match == "any" { lang.t("review-audience-or") } else { lang.t("review-audience-and") };
+            lang.t1("review-audience-contacts-with", "terms", terms.join(&format!(" {joiner} ")))
         }
     };
     let lines = vec![
-        Line { label: "Name", value: r.name.clone(), step: "basics" },
-        Line { label: "Number", value: number.unwrap_or_else(none), step: "basics" },
-        Line { label: "Audience", value: audience, step: "audience" },
+        Line { label: lang.t("review-line-name"), value: r.name.clone(), step: "basics" },
+        Line { label: lang.t("review-line-number"), value: number.unwrap_or_else(none), step: "basics" },
+        Line { label: lang.t("review-line-audience"), value: audience, step: "audience" },
         Line {
-            label: "Template",
+            label: lang.t("review-line-template"),
             value: template.as_ref().map_or_else(none, |t| format!("{} ({}), {}", t.name, t.language, t.status)),
             step: "message",
         },
-        Line { label: "Bot flow", value: flow.unwrap_or_else(none), step: "bot" },
+        Line { label: lang.t("review-line-bot-flow"), value: flow.unwrap_or_else(none), step: "bot" },
         Line {
-            label: "Pace",
+            label: lang.t("review-pace"),
             value: r.pace_per_second.map_or_else(
-                || format!("{} contacts per second (the default)", state.settings.launch_pace_per_second),
-                |p| format!("{p} contacts per second"),
+                || lang.t1("review-pace-default", "pace", state.settings.launch_pace_per_second),
+                |p| lang.t1("review-pace-per-second", "pace", p),
             ),
             step: "bot",
         },
@@ -156,11 +167,11 @@ pub async fn review(
                     count: e.count,
                 })
                 .collect(),
-            pace: format!(
-                "{:.2} contacts per second{}",
-                f.pace.contacts_per_second,
-                if f.pace.limited_by_number { ", limited by the number's Meta throughput" } else { "" }
-            ),
+            pace: if f.pace.limited_by_number {
+                lang.t1("review-forecast-pace-limited", "pace", format!("{:.2}", f.pace.contacts_per_second))
+            } else {
+                lang.t1("review-forecast-pace", "pace", format!("{:.2}", f.pace.contacts_per_second))
+            },
             eta: duration(f.eta_seconds),
             finishes_at: when(&f.finishes_at),
         })
@@ -205,13 +216,18 @@ pub async fn ready(
     let problems = r.problems();
     if problems.is_empty() {
         let list = if r.kind() == Kind::Test { "/console/campaigns?kind=test" } else { "/console/campaigns" };
-        return Ok(session::redirect_with_notice(jar, &headers, &format!("“{}” is ready to launch.", r.name), list));
+        return Ok(session::redirect_with_notice(
+            jar,
+            &headers,
+            &i18n::lang().t1("review-ready-notice", "name", &r.name),
+            list,
+        ));
     }
     let missing = problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ");
     Ok(session::redirect_with_notice(
         jar,
         &headers,
-        &format!("Not ready yet: {missing}"),
+        &i18n::lang().t1("review-not-ready-notice", "problems", missing),
         &format!("/console/campaigns/{id}/review"),
     ))
 }
@@ -240,7 +256,7 @@ pub async fn test_send(
         Ok(test) => Ok(session::redirect_with_notice(
             jar,
             &headers,
-            "The test is being sent. This is its own test campaign; the campaign you tested is unchanged.",
+            &i18n::t("review-test-sent"),
             &format!("/console/campaigns/{test}"),
         )),
         Err(e) => Ok(session::redirect_with_notice(
@@ -298,7 +314,7 @@ pub async fn schedule(
         Ok(at) => Ok(session::redirect_with_notice(
             jar,
             &headers,
-            &format!("The campaign is scheduled for {}.", when(&at)),
+            &i18n::lang().t1("review-scheduled-notice", "at", when(&at)),
             &format!("/console/campaigns/{id}"),
         )),
         Err(e) => Ok(session::redirect_with_notice(

@@ -17,7 +17,7 @@ use store::{OrgId, bot_flows, campaigns, campaigns::CampaignRecord, numbers, tem
 use super::{ProblemLink, Step, StepLink, audience, preview, progress};
 use crate::{
     console::{
-        assets,
+        assets, i18n,
         pages::{Frame, render},
         session::{self, Rejection, Signed},
     },
@@ -70,7 +70,7 @@ struct WizardPage {
     name: String,
     test: bool,
     step: &'static str,
-    step_title: &'static str,
+    step_title: String,
     steps: Vec<StepLink>,
     problems: Vec<ProblemLink>,
     error: Option<FieldError>,
@@ -79,6 +79,8 @@ struct WizardPage {
     tags: String,
     valued_tags: String,
     match_any: bool,
+    /// A "Retry failed" campaign: how many contacts its fixed audience lists.
+    fixed: Option<i32>,
     count: i64,
     test_phones: String,
     audience_js: String,
@@ -188,6 +190,7 @@ async fn page(
         tags: String::new(),
         valued_tags: String::new(),
         match_any: false,
+        fixed: None,
         count: 0,
         test_phones: String::new(),
         audience_js: assets::url("audience-count"),
@@ -205,7 +208,14 @@ async fn page(
         Step::Basics => {
             let list = numbers::list(&state.pg, org).await?;
             page.numbers = choices(&list, record.and_then(|r| r.number_id), |n| {
-                (n.id, format!("{} ({})", n.display_number, n.verified_name.as_deref().unwrap_or("unverified name")))
+                (
+                    n.id,
+                    format!(
+                        "{} ({})",
+                        n.display_number,
+                        n.verified_name.clone().unwrap_or_else(|| i18n::t("wizard-number-unverified-name"))
+                    ),
+                )
             });
         }
         Step::Audience => {
@@ -220,6 +230,7 @@ async fn page(
                     .unwrap_or_default()
                     .join("\n");
                 page.match_any = r.audience_match == "any";
+                page.fixed = r.audience_contacts;
                 page.test_phones = r.test_phones.join("\n");
                 page.count = audience::of_record(state, org, r).await?;
             }
@@ -253,7 +264,15 @@ async fn message_step(
         .filter(|t| t.usable || Some(t.id) == r.template_id)
         .collect();
     page.templates = choices(&usable, r.template_id, |t| {
-        (t.id, format!("{} ({}, {})", t.name, t.language, t.category.as_deref().unwrap_or("no category")))
+        (
+            t.id,
+            format!(
+                "{} ({}, {})",
+                t.name,
+                t.language,
+                t.category.clone().unwrap_or_else(|| i18n::t("wizard-template-no-category"))
+            ),
+        )
     });
     let bindings = r.bindings();
     let bound = |component: Component, param: &str| {
@@ -271,10 +290,15 @@ async fn message_step(
                 Some(Source::ValuedTag { key }) => ("valued_tag", String::new(), key.as_str().to_owned()),
                 None => ("text", String::new(), String::new()),
             };
-            let place = if component == Component::Header { "header" } else { "body" };
+            let token = format!("{{{{{param}}}}}");
+            let (place, label) = if component == Component::Header {
+                ("header", i18n::lang().t1("wizard-placeholder-in-header", "placeholder", token))
+            } else {
+                ("body", i18n::lang().t1("wizard-placeholder-in-body", "placeholder", token))
+            };
             placeholders.push(Placeholder {
                 stem: format!("{place}.{param}"),
-                label: format!("{{{{{param}}}}} in the {place}"),
+                label,
                 kind: kind.to_owned(),
                 value,
                 key,
@@ -287,7 +311,9 @@ async fn message_step(
     if let Some(media) = r.header_media_id {
         page.header_media = store::media::get(&state.pg, org, media)
             .await?
-            .map(|m| format!("{} ({})", m.filename.unwrap_or_else(|| "upload".into()), m.mime_type))
+            .map(|m| {
+                format!("{} ({})", m.filename.unwrap_or_else(|| i18n::t("wizard-header-media-unnamed")), m.mime_type)
+            })
             .unwrap_or_default();
     }
     if let Some(template) = usable.iter().find(|t| Some(t.id) == r.template_id) {
@@ -375,7 +401,7 @@ pub async fn create(
     match result {
         Ok(id) => {
             let to = format!("/console/campaigns/{id}/edit/audience");
-            Ok(session::redirect_with_notice(jar, &headers, "The campaign was saved as a Draft.", &to))
+            Ok(session::redirect_with_notice(jar, &headers, &i18n::t("wizard-saved-as-draft"), &to))
         }
         Err(e) => {
             let test = field(&fields, "kind") == Some("test");
@@ -408,6 +434,8 @@ fn input_of(step: Step, record: &CampaignRecord, fields: &Fields) -> Result<Camp
             input.name = Some(field(fields, "name").unwrap_or_default().to_owned());
             input.number_id = Some(optional_id(fields, "number_id", "number_id")?);
         }
+        // A "Retry failed" campaign's audience is its fixed list: nothing to change.
+        Step::Audience if record.audience_contacts.is_some() => {}
         Step::Audience if record.kind() == Kind::Test => {
             input.test_phones = Some(split_list(field(fields, "test_phones").unwrap_or_default()));
         }
@@ -506,11 +534,11 @@ pub async fn save(
     let changed_template = step == Step::Message
         && optional_id(&fields, "template_id", "template_id").ok().flatten() != record.template_id;
     let to = if field(&fields, "then") == Some("next") && !changed_template { step.next() } else { step };
-    let text = if changed_template { "The template was saved. Now bind each of its placeholders." } else { "Saved." };
+    let text = if changed_template { i18n::t("wizard-template-saved") } else { i18n::t("wizard-saved") };
     let url = if to == Step::Review {
         format!("/console/campaigns/{id}/review")
     } else {
         format!("/console/campaigns/{id}/edit/{}", to.slug())
     };
-    Ok(session::redirect_with_notice(jar, &headers, text, &url))
+    Ok(session::redirect_with_notice(jar, &headers, &text, &url))
 }

@@ -117,6 +117,16 @@ pub(crate) async fn update_campaign(
             Some("kind".into()),
         ));
     }
+    if let (Some(contacts), Some(_)) = (current.audience_contacts, &body.audience) {
+        return Err(ApiError::invalid(
+            "audience_fixed",
+            format!(
+                "this campaign retries a fixed list of {contacts} contacts; its audience cannot be changed (create a \
+                 new campaign for an audience by tags)"
+            ),
+            Some("audience".into()),
+        ));
+    }
     let changes = body.into_changes(&state.pg, org, current.kind()).await?;
     let mut tx = state.pg.begin().await?;
     // The kind never changes; the lifecycle may have since the read.

@@ -7,6 +7,7 @@ mod funnel;
 pub(crate) mod input;
 pub(crate) mod lifecycle;
 mod recipients;
+pub(crate) mod retry;
 pub(crate) mod stats;
 pub(crate) mod test_send;
 mod view;
@@ -25,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(crud::create, crud::list))
         .routes(routes!(crud::get, crud::update, crud::delete))
         .routes(routes!(crud::clone))
+        .routes(routes!(retry::retry_failed))
         .routes(routes!(forecast::forecast))
         .routes(routes!(lifecycle::launch))
         .routes(routes!(lifecycle::schedule, lifecycle::unschedule))

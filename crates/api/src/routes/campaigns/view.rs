@@ -23,6 +23,8 @@ pub struct CampaignView {
     /// its template was paused since): empty when nothing is wrong.
     pub problems: Vec<ProblemBody>,
     pub number_id: Option<i64>,
+    /// The campaign whose failures this one retries ("Retry failed").
+    pub retry_of: Option<i64>,
     /// Real campaigns: who receives it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audience: Option<AudienceView>,
@@ -57,6 +59,10 @@ pub struct AudienceView {
     /// `all` or `any`.
     #[serde(rename = "match")]
     pub match_mode: String,
+    /// A "Retry failed" campaign's audience is a fixed list of contacts
+    /// instead of tags: how many it lists. Absent for an audience by tags.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<i32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -100,10 +106,12 @@ impl From<CampaignRecord> for CampaignView {
                 State::Ready | State::Active | State::Finished => vec![],
             },
             number_id: r.number_id,
+            retry_of: r.retry_of,
             audience: (kind == Kind::Real).then_some(AudienceView {
                 tags: r.audience_tags,
                 valued_tags: r.audience_valued_tags,
                 match_mode: r.audience_match,
+                contacts: r.audience_contacts,
             }),
             test_phones: (kind == Kind::Test).then_some(r.test_phones),
             template,

@@ -28,7 +28,7 @@ fn complete<'a>(t: &'a TemplateRef, b: &'a [Binding], media: &'a MediaRef) -> Sn
     Snapshot {
         kind: Kind::Real,
         number: Some((7, "W1")),
-        audience: Audience { tags: 1, valued_tags: 0, test_contacts: 0 },
+        audience: Audience { tags: 1, valued_tags: 0, test_contacts: 0, fixed_contacts: 0 },
         template: Some(t),
         bindings: b,
         header_media: Some(media),
@@ -57,8 +57,11 @@ fn a_complete_campaign_is_ready_and_an_empty_one_says_everything_missing() {
     let p = problems(&empty);
     assert_eq!(codes(&p), ["number_required", "audience_required", "bot_flow_required", "template_required"]);
     assert_eq!(State::derive(crate::campaign::Lifecycle::Editable, &p), State::Draft);
-    let test = Snapshot { kind: Kind::Test, ..empty };
+    let test = Snapshot { kind: Kind::Test, ..empty.clone() };
     assert!(codes(&problems(&test)).contains(&"test_phones_required"));
+    // A "Retry failed" campaign's fixed list of contacts is an audience.
+    let fixed = Snapshot { audience: Audience { fixed_contacts: 3, ..Audience::default() }, ..empty };
+    assert!(!codes(&problems(&fixed)).contains(&"audience_required"));
 }
 
 #[test]
