@@ -5,15 +5,11 @@ use anyhow::bail;
 use serde_json::{Value, json};
 use store::{PgPool, campaigns, owners};
 
-/// The `pause_code` of an operator's pause (the engine's own codes, such as
-/// `template_paused`, resume by themselves; this one waits for `resume`).
-pub const PAUSE_CODE: &str = "operator";
-
 pub async fn pause(pg: &PgPool, id: i64, reason: &str) -> anyhow::Result<Value> {
-    if !campaigns::pause(pg, id, PAUSE_CODE, reason).await? {
+    if !campaigns::pause(pg, id, campaigns::OPERATOR_PAUSE, reason).await? {
         bail!("campaign {id} is not active, or is paused already");
     }
-    Ok(json!({"campaign_id": id, "paused": true, "pause_code": PAUSE_CODE, "pause_reason": reason}))
+    Ok(json!({"campaign_id": id, "paused": true, "pause_code": campaigns::OPERATOR_PAUSE, "pause_reason": reason}))
 }
 
 pub async fn resume(pg: &PgPool, id: i64) -> anyhow::Result<Value> {

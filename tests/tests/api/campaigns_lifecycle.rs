@@ -304,3 +304,36 @@ async fn a_campaign_is_cloned_into_a_draft_with_its_settings_and_none_of_its_his
     let (status, _) = app.post("/v1/campaigns/999999/clone", json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn an_operator_pauses_an_active_campaign_with_a_reason_and_resumes_it(pg: PgPool) {
+    let app = TestApp::spawn(pg).await;
+    let setup = app.campaign_setup().await;
+    app.contacts(
+        json!([{"phone": "+34612345601", "name": "Ana", "tags": ["vip"], "valued_tags": {"order_id": "A-1"}}]),
+    )
+    .await;
+    let id = app.ready_campaign(&setup, "Spring", json!({})).await["id"].as_i64().unwrap();
+    let pause = format!("/v1/campaigns/{id}/pause");
+    let (status, err) = app.post(&pause, json!({})).await;
+    assert_eq!((status, code(&err)), (StatusCode::CONFLICT, "not_active"), "a Ready campaign: {err}");
+    assert_eq!(app.post(&format!("/v1/campaigns/{id}/launch"), json!({})).await.0, StatusCode::OK);
+    let (status, err) = app.post(&pause, json!({"reason": "two\nlines"})).await;
+    assert_eq!((status, code(&err)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_text"), "{err}");
+    let (status, paused) = app.post(&pause, json!({"reason": "the support team is at lunch"})).await;
+    assert_eq!(status, StatusCode::OK, "{paused}");
+    assert!(paused["paused_at"].is_string(), "{paused}");
+    assert_eq!(
+        (paused["pause_code"].as_str(), paused["pause_reason"].as_str()),
+        (Some("operator"), Some("the support team is at lunch"))
+    );
+    let (status, err) = app.post(&pause, json!({})).await;
+    assert_eq!((status, code(&err)), (StatusCode::CONFLICT, "already_paused"), "{err}");
+    let (status, resumed) = app.post(&format!("/v1/campaigns/{id}/resume"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{resumed}");
+    assert!(resumed["paused_at"].is_null() && resumed["pause_reason"].is_null(), "{resumed}");
+    let resp = app.req(reqwest::Method::POST, &pause).send().await.unwrap();
+    let status = resp.status();
+    let paused: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!((status, paused["pause_reason"].as_str()), (StatusCode::OK, Some("paused by an operator")), "{paused}");
+}

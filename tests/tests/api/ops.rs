@@ -68,6 +68,7 @@ async fn the_openapi_document_covers_every_route(pg: PgPool) {
         ("/v1/campaigns/{id}/launch", vec!["post"]),
         ("/v1/campaigns/{id}/schedule", vec!["post", "delete"]),
         ("/v1/campaigns/{id}/finish", vec!["post"]),
+        ("/v1/campaigns/{id}/pause", vec!["post"]),
         ("/v1/campaigns/{id}/resume", vec!["post"]),
         ("/v1/campaigns/{id}/funnel-steps", vec!["post"]),
         ("/v1/campaigns/{id}/funnel", vec!["get"]),

@@ -127,3 +127,6 @@ report-status-building = Being built
 report-status-ready = Ready
 report-status-failed = Failed: { $error }
 report-requested-notice = The report was requested; it is listed under Reports and can be downloaded once it is ready.
+campaign-pause = Pause
+campaign-pause-confirm = Pause sending “{ $name }”? Nothing more is sent until you resume it.
+campaign-paused-notice = Sending is paused; Resume goes on where it stopped.

@@ -130,3 +130,6 @@ report-status-building = En preparación
 report-status-ready = Listo
 report-status-failed = Fallido: { $error }
 report-requested-notice = Se ha solicitado el informe; aparece en Informes y se puede descargar cuando esté listo.
+campaign-pause = Pausar
+campaign-pause-confirm = ¿Pausar el envío de «{ $name }»? No se envía nada más hasta que lo reanudes.
+campaign-paused-notice = El envío está en pausa; Reanudar sigue donde se quedó.

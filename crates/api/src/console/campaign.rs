@@ -95,6 +95,7 @@ struct CampaignPage {
     paused: Option<String>,
     can_start: bool,
     can_finish: bool,
+    can_pause: bool,
     editable: bool,
     /// Recipients a "Retry failed" would target.
     retryable: i64,
@@ -175,6 +176,7 @@ pub async fn page(
         paused: record.paused_at.map(|_| record.pause_reason.clone().unwrap_or_else(|| i18n::t("badge-paused"))),
         can_start: lifecycle == Lifecycle::Editable && record.problems().is_empty(),
         can_finish: lifecycle == Lifecycle::Active,
+        can_pause: lifecycle == Lifecycle::Active && record.paused_at.is_none(),
         editable: lifecycle == Lifecycle::Editable,
         retryable: retry::retryable(&state, org, id).await?,
         retrying: record.audience_contacts.map(|n| (n, record.retry_of)),

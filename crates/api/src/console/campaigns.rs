@@ -60,6 +60,7 @@ struct Row {
     can_start: bool,
     can_finish: bool,
     can_resume: bool,
+    can_pause: bool,
     can_edit: bool,
     can_delete: bool,
 }
@@ -97,6 +98,7 @@ fn row(record: &CampaignRecord) -> Row {
         can_start: lifecycle == Lifecycle::Editable && record.problems().is_empty(),
         can_finish: lifecycle == Lifecycle::Active,
         can_resume: lifecycle == Lifecycle::Active && paused,
+        can_pause: lifecycle == Lifecycle::Active && !paused,
         can_edit: lifecycle == Lifecycle::Editable,
         can_delete: lifecycle != Lifecycle::Active,
     }
@@ -190,6 +192,8 @@ enum Action {
     Start,
     Finish,
     Resume,
+    /// Pause sending (an operator's pause, until Resume).
+    Pause,
     /// "Clone into a new Draft".
     Clone,
     /// "Retry failed": a new Draft for the recipients worth retrying.
@@ -204,6 +208,7 @@ impl Action {
             "start" => Some(Self::Start),
             "finish" => Some(Self::Finish),
             "resume" => Some(Self::Resume),
+            "pause" => Some(Self::Pause),
             "clone" => Some(Self::Clone),
             "retry-failed" => Some(Self::RetryFailed),
             "delete" => Some(Self::Delete),
@@ -239,6 +244,9 @@ pub async fn act(
             lifecycle::finish_active(&state, org, id).await.map(|()| (i18n::t("campaign-finished"), back))
         }
         Action::Resume => lifecycle::resume_paused(&state, org, id).await.map(|()| (i18n::t("campaign-resumed"), back)),
+        Action::Pause => {
+            lifecycle::pause_active(&state, org, id, None).await.map(|()| (i18n::t("campaign-paused-notice"), back))
+        }
         Action::Delete => crud::delete_campaign(&state, org, id)
             .await
             .map(|()| (i18n::t("campaign-deleted"), "/console/campaigns".to_owned())),

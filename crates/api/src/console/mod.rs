@@ -59,6 +59,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/campaigns/{id}/start"),
     ("POST", "/console/campaigns/{id}/finish"),
     ("POST", "/console/campaigns/{id}/resume"),
+    ("POST", "/console/campaigns/{id}/pause"),
     ("POST", "/console/campaigns/{id}/clone"),
     ("POST", "/console/campaigns/{id}/retry-failed"),
     ("POST", "/console/campaigns/{id}/delete"),
@@ -105,7 +106,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/campaigns/{id}/test-send", post(wizard::test_send))
         .route("/console/campaigns/{id}/schedule", post(wizard::schedule))
         .route("/console/campaigns/{id}/live", get(campaign::live))
-        // start, finish, resume, clone, retry-failed and delete (`ROUTES`); any other action is a 404 page.
+        // start, finish, resume, pause, clone, retry-failed and delete (`ROUTES`); any other action is a 404 page.
         .route("/console/campaigns/{id}/{action}", post(campaigns::act))
         .route("/console/campaigns/{id}/reports", post(reports::request))
         .route("/console/reports/{id}/download", get(reports::download))

@@ -99,6 +99,11 @@ pub async fn finish(tx: &mut PgConnection, org: OrgId, id: i64) -> sqlx::Result<
     Ok(FinishOutcome { released: released.rows_affected(), stopped: stopped.rows_affected() })
 }
 
+/// The `pause_code` of an operator's pause (the API, the console,
+/// `campaignsctl`). The engine's own codes, such as `template_paused`, resume by
+/// themselves; this one waits for a resume.
+pub const OPERATOR_PAUSE: &str = "operator";
+
 /// Pauses an active campaign with a readable reason (the sender cannot send:
 /// a revoked token, a paused template…). Nothing is claimed or queued while
 /// paused. `false` when it was not active or already paused.

@@ -19,7 +19,7 @@ use sqlx::PgExecutor;
 
 pub use dispatch::{in_flight, launch_due, mark_fully_sent, queue_next, sending, stuck_launches};
 pub use forecast::{ForecastGroup, SampleContact, forecast, sample_contacts};
-pub use lifecycle::{FinishOutcome, finish, launch, pause, resume, schedule, unschedule};
+pub use lifecycle::{FinishOutcome, OPERATOR_PAUSE, finish, launch, pause, resume, schedule, unschedule};
 pub use plan::{LedgerCounts, PlanOutcome, plan};
 pub use write::{
     CampaignChanges, ReferenceCheck, TemplateChoice, check_references, clone_as_draft, clone_as_test, delete, insert,

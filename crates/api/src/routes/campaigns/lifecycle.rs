@@ -258,6 +258,64 @@ pub(crate) async fn finish_active(state: &AppState, org: OrgId, id: i64) -> ApiR
     }
 }
 
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PauseInput {
+    /// Why, as the campaign's `pause_reason` shows it (default "paused by an operator").
+    pub reason: Option<String>,
+}
+
+/// Pauses an Active campaign's sending (nothing more is queued; what is
+/// being sent finishes) until `POST /v1/campaigns/{id}/resume`.
+#[utoipa::path(
+    post, path = "/v1/campaigns/{id}/pause", tag = "campaigns", security(("api_key" = [])),
+    params(("id" = i64, Path, description = "Campaign id")), request_body(content = Option<PauseInput>),
+    responses(
+        (status = 200, body = CampaignView), (status = 404, body = ErrorBody),
+        (status = 409, description = "The campaign is not active, or is paused already", body = ErrorBody),
+        (status = 422, description = "Invalid reason", body = ErrorBody),
+    )
+)]
+pub async fn pause(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    OptionalJson(body): OptionalJson<PauseInput>,
+) -> ApiResult<Json<CampaignView>> {
+    pause_active(&state, auth.org(), id, body.reason.as_deref()).await?;
+    Ok(Json(load(&state, auth.org(), id).await?))
+}
+
+/// Pauses an Active, unpaused campaign (the API's and the console's).
+pub(crate) async fn pause_active(state: &AppState, org: OrgId, id: i64, reason: Option<&str>) -> ApiResult<()> {
+    let reason = match reason {
+        Some(r) => {
+            crate::text::check_line(r, "reason")?;
+            let r = r.trim();
+            if r.is_empty() || r.chars().count() > 200 {
+                return Err(ApiError::invalid(
+                    "invalid_reason",
+                    "reason must be 1 to 200 characters",
+                    Some("reason".into()),
+                ));
+            }
+            r
+        }
+        None => "paused by an operator",
+    };
+    let mut tx = state.pg.begin().await?;
+    let record = locked(&mut tx, org, id).await?;
+    if record.lifecycle() != Lifecycle::Active {
+        return Err(conflict("not_active", "only an active campaign can be paused"));
+    }
+    if record.paused_at.is_some() {
+        return Err(conflict("already_paused", "the campaign is paused already"));
+    }
+    campaigns::pause(&mut *tx, id, campaigns::OPERATOR_PAUSE, reason).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Resumes a campaign the engine paused (e.g. WhatsApp refused the sender:
 /// a revoked token, a paused template); `pause_reason` said why. Sending
 /// goes on where it stopped.

@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::launch))
         .routes(routes!(lifecycle::schedule, lifecycle::unschedule))
         .routes(routes!(lifecycle::finish))
+        .routes(routes!(lifecycle::pause))
         .routes(routes!(lifecycle::resume))
         .routes(routes!(test_send::test_send))
         .routes(routes!(funnel::record))
