@@ -37,11 +37,8 @@ struct SecretPage {
 }
 
 fn shown_once(signed: &Signed, title: String, what: String, secret: String, back: &'static str) -> Response {
-    let page = SecretPage { frame: Frame::new(signed, "settings", None), title, what, secret, back };
-    let mut response = render(&page);
-    // Never kept by the browser's cache or history.
-    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
-    response
+    // Like every console page it is sent `no-store` (`security_headers`): never kept by the browser.
+    render(&SecretPage { frame: Frame::new(signed, "settings", None), title, what, secret, back })
 }
 
 #[derive(Deserialize)]
@@ -87,11 +84,6 @@ pub async fn create_account(
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
 /// Disables or enables an account (`/console/accounts/{account}/{disable|enable}`).
 pub async fn set_account(
     State(state): State<AppState>,
@@ -99,7 +91,7 @@ pub async fn set_account(
     jar: CookieJar,
     headers: HeaderMap,
     Path((account, action)): Path<(i64, String)>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<session::CsrfForm>,
 ) -> Result<Response, Rejection> {
     let disabled = match action.as_str() {
         "disable" => true,
@@ -165,7 +157,7 @@ pub async fn revoke_key(
     jar: CookieJar,
     headers: HeaderMap,
     Path(key): Path<i64>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<session::CsrfForm>,
 ) -> Result<Response, Rejection> {
     signed.check_csrf(&form.csrf)?;
     signed.require_admin()?;

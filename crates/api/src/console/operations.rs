@@ -14,7 +14,6 @@ use queue::{
     DeadQueue, Scope,
     dead_letters::{Deleted, Replayed},
 };
-use serde::Deserialize;
 
 use super::{
     i18n,
@@ -87,11 +86,6 @@ pub async fn page(State(state): State<AppState>, signed: Signed, jar: CookieJar)
     Ok((jar, render(&OperationsPage { frame: Frame::new(&signed, "operations", notice), queues })).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
 /// Replays (`replay`) or deletes (`delete`) one dead letter of the organization.
 pub async fn act(
     State(state): State<AppState>,
@@ -99,7 +93,7 @@ pub async fn act(
     jar: CookieJar,
     headers: HeaderMap,
     Path((queue, id, action)): Path<(String, String, String)>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<session::CsrfForm>,
 ) -> Result<Response, Rejection> {
     signed.require_admin()?;
     signed.check_csrf(&form.csrf)?;

@@ -8,7 +8,6 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::cookie::CookieJar;
-use serde::Deserialize;
 use store::reports::{self, Report};
 
 use super::{
@@ -53,18 +52,13 @@ pub async fn latest(state: &AppState, org: store::OrgId, campaign_id: i64) -> Re
     Ok(reports::list(&state.pg, org, campaign_id).await?.iter().take(5).map(ReportRow::from).collect())
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
 pub async fn request(
     State(state): State<AppState>,
     signed: Signed,
     jar: CookieJar,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<session::CsrfForm>,
 ) -> Result<Response, Rejection> {
     signed.check_csrf(&form.csrf)?;
     let mut tx = state.pg.begin().await?;

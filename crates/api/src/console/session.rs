@@ -155,6 +155,12 @@ impl FromRequestParts<AppState> for Signed {
     }
 }
 
+/// A form that carries only the session's CSRF token (an action button).
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
 /// The notice of an action the API code refused ("Not done: … (code)");
 /// a server error is an error page instead.
 pub fn refusal(e: ApiError) -> Result<String, Rejection> {

@@ -174,18 +174,13 @@ pub async fn page(State(state): State<AppState>, signed: Signed, jar: CookieJar)
     Ok((jar, render(&page)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
 /// "Sync templates": reads every template of the organization's WABAs from Meta.
 pub async fn sync_templates(
     State(state): State<AppState>,
     signed: Signed,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<session::CsrfForm>,
 ) -> Result<Response, Rejection> {
     signed.check_csrf(&form.csrf)?;
     let text = match sync::sync_org(&state, signed.org(), None).await {

@@ -140,17 +140,12 @@ pub async fn submit(
 static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| operators::hash_password(&operators::generate_password()));
 
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
 pub async fn sign_out(
     State(state): State<AppState>,
     signed: Signed,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<session::CsrfForm>,
 ) -> Result<Response, Rejection> {
     signed.check_csrf(&form.csrf)?;
     operators::end_session(&state.pg, &signed.token).await?;
@@ -164,7 +159,7 @@ pub async fn sign_out_everywhere(
     signed: Signed,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<session::CsrfForm>,
 ) -> Result<Response, Rejection> {
     signed.check_csrf(&form.csrf)?;
     let ended = operators::end_all_sessions(&state.pg, signed.session.operator_id).await?;

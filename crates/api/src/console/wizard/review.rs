@@ -196,11 +196,6 @@ pub async fn review(
     Ok((jar, render(&page)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
 /// "Save as Ready": a complete campaign goes to the list as Ready to launch;
 /// an incomplete one stays on the review, which lists what is missing.
 pub async fn ready(
@@ -209,7 +204,7 @@ pub async fn ready(
     jar: CookieJar,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<session::CsrfForm>,
 ) -> Result<Response, Rejection> {
     signed.check_csrf(&form.csrf)?;
     let r = campaigns::get(&state.pg, signed.org(), id).await?.ok_or(ApiError::NotFound { what: "campaign" })?;
