@@ -97,6 +97,12 @@ impl TestApp {
         Self::spawn_full(pg, Limits::default(), sim_config, Some(WEBHOOK_VERIFY_TOKEN), test_settings()).await
     }
 
+    /// With `sim_config` (its webhooks sent to this app) and these product settings.
+    pub async fn spawn_with_sim_and_settings(pg: PgPool, mut sim_config: wa_sim::Config, settings: Settings) -> Self {
+        sim_config.webhook.url = Some(TO_THIS_APP.to_owned());
+        Self::spawn_full(pg, Limits::default(), sim_config, Some(WEBHOOK_VERIFY_TOKEN), settings).await
+    }
+
     /// Without `WEBHOOK_VERIFY_TOKEN`.
     pub async fn spawn_without_webhook_token(pg: PgPool) -> Self {
         Self::spawn_full(pg, Limits::default(), sim::config(), None, test_settings()).await

@@ -96,8 +96,13 @@ pub fn config() -> Config {
             number(OTHER_PHONE_NUMBER_ID, "34910000002", OTHER_WABA_ID, OTHER_ACCESS_TOKEN, OTHER_APP_SECRET),
         ],
         wabas: vec![
-            WabaConfig { waba_id: WABA_ID.to_owned(), templates: templates() },
-            WabaConfig { waba_id: OTHER_WABA_ID.to_owned(), templates: templates() },
+            WabaConfig { waba_id: WABA_ID.to_owned(), business_id: None, business_name: None, templates: templates() },
+            WabaConfig {
+                waba_id: OTHER_WABA_ID.to_owned(),
+                business_id: None,
+                business_name: None,
+                templates: templates(),
+            },
         ],
         ..Config::default()
     }

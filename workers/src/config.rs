@@ -48,6 +48,21 @@ pub struct WorkerConfig {
     #[arg(long, env = "DEAD_LETTER_RETENTION_DAYS", default_value_t = 14,
           value_parser = clap::value_parser!(u64).range(1..=3650))]
     pub dead_letter_retention_days: u64,
+    /// Seconds of the messaging-limit window the engine budgets in: Meta's
+    /// moving 24 hours plus a 5-minute margin; shorter only to compress the
+    /// day in tests and benchmarks against wa-sim. Give the API the same value.
+    #[arg(long, env = "MESSAGING_LIMIT_WINDOW_SECS", default_value_t = domain::messaging_limit::DEFAULT_WINDOW_SECS,
+          value_parser = clap::value_parser!(u64).range(5..=604_800))]
+    pub messaging_limit_window_secs: u64,
+    /// Seconds between two reads of each number's messaging tier from Meta
+    /// (a `business_capability_update` webhook makes it read at once).
+    #[arg(long, env = "TIER_REFRESH_SECS", default_value_t = 3_600,
+          value_parser = clap::value_parser!(u64).range(5..=604_800))]
+    pub tier_refresh_secs: u64,
+    /// Seconds of replies reply-aware pacing measures a campaign's reply rate over.
+    #[arg(long, env = "REPLY_PACING_WINDOW_SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(5..=86_400))]
+    pub reply_pacing_window_secs: u64,
     /// Status consumers in this process; each claims and applies batches of stored webhooks.
     #[arg(long, env = "STATUS_CONCURRENCY", default_value_t = 2)]
     pub status_concurrency: usize,

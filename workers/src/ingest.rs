@@ -102,6 +102,8 @@ struct Parsed {
     statuses: StatusBatch,
     messages: Vec<(String, String, InboundMessage, serde_json::Value)>,
     templates: Vec<TemplateUpdate>,
+    /// `business_capability_update`s: (WABA, signing number, the tier it names).
+    capabilities: Vec<(String, Option<String>, Option<&'static str>)>,
     /// Items refused before applying (forged callback data, template updates
     /// no number signed for), by kind.
     ignored: Ignored,
@@ -304,6 +306,13 @@ impl Ingest {
                     resumed = ?change.resumed, "template status changed campaigns");
             }
         }
+        // The portfolio's messaging limit changed: the webhook's tier now, and
+        // Meta's own answer soon (the tier refresh reads it again).
+        for (waba_id, signer, tier) in &parsed.capabilities {
+            let Some(signer) = signer else { continue };
+            let numbers = store::numbers::capability_changed(&mut *tx, signer, waba_id, *tier).await?;
+            tracing::info!(%waba_id, ?tier, numbers, "the portfolio's messaging limit changed");
+        }
         let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
         webhook_events::finish(&mut *tx, &ids).await?;
         tx.commit().await?;
@@ -448,6 +457,13 @@ fn parse_into(parsed: &mut Parsed, event: &Event, callbacks: &CallbackKey) -> an
                     event: t.event.clone(),
                     reason: t.reason.clone(),
                 }),
+                Change::Capability(c) => parsed.capabilities.push((
+                    entry.id.clone(),
+                    event.waba_signer(&entry.id).map(str::to_owned),
+                    c.max_daily_conversations_per_business
+                        .or(c.max_daily_conversation_per_phone)
+                        .and_then(domain::messaging_limit::tier_of_daily_limit),
+                )),
                 Change::Other { field, .. } => tracing::debug!(%field, "webhook field not handled"),
             }
         }

@@ -58,7 +58,11 @@ async fn pipeline(config: &WorkerConfig, name: &str, pg: store::PgPool) -> anyho
         cipher,
         cloud,
         limiter: ratelimit::Limiter::new(redis.clone(), config.queue_prefix.clone()),
-        policy: RetryPolicy::default(),
+        // An hour of a 24-hour window: the same share of a compressed one.
+        policy: RetryPolicy {
+            limit_hold: Duration::from_secs(config.messaging_limit_window_secs.div_ceil(24)),
+            ..RetryPolicy::default()
+        },
     };
     let mut settings = Settings::new(name);
     settings.queue_prefix = config.queue_prefix.clone();
@@ -71,6 +75,9 @@ async fn pipeline(config: &WorkerConfig, name: &str, pg: store::PgPool) -> anyho
     settings.send_concurrency = config.send_concurrency;
     settings.window_max = config.send_window_max;
     settings.dead_letter_retention = Duration::from_secs(config.dead_letter_retention_days * 86_400);
+    settings.messaging_window = Duration::from_secs(config.messaging_limit_window_secs);
+    settings.tier_refresh = Duration::from_secs(config.tier_refresh_secs);
+    settings.reply_window = Duration::from_secs(config.reply_pacing_window_secs);
     settings.ingest.concurrency = config.status_concurrency;
     Ok(Arc::new(Pipeline { settings, pg, redis, sender, replier }))
 }

@@ -35,6 +35,9 @@ pub struct RetryPolicy {
     pub max_limiter_wait: Duration,
     /// How long a 130429 pauses the number for every process.
     pub throttle_pause: Duration,
+    /// How long Meta's messaging-limit refusal holds the portfolio's sends
+    /// (an hour of the 24-hour window by default).
+    pub limit_hold: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -45,6 +48,7 @@ impl Default for RetryPolicy {
             max_attempts: 8,
             max_limiter_wait: Duration::from_secs(10),
             throttle_pause: Duration::from_secs(2),
+            limit_hold: Duration::from_secs(3_600),
         }
     }
 }
@@ -56,6 +60,11 @@ impl RetryPolicy {
         self.base.saturating_mul(2u32.saturating_pow(doublings)).min(self.max_delay)
     }
 }
+
+/// Meta's answer for a send past the portfolio's messaging limit. Meta
+/// documents none; this is the code wa-sim answers with
+/// (docs/delivery-limits.md).
+pub const MESSAGING_LIMIT_REFUSED: i64 = 130_430;
 
 /// A token older than this when the request is about to leave is taken
 /// again: the limiter's guarantee (at most rate + burst in any second) is
@@ -199,6 +208,11 @@ impl Sender {
                 return Ok(SendResult::Retry { after });
             }
             Peek::Ready => {}
+        }
+        if limits.paced_to_zero() {
+            // Reply-aware pacing waits for the support team: a queued send
+            // checks again shortly, without taking a token from the limiter.
+            return Ok(SendResult::Waiting { after: Duration::from_secs(1) });
         }
         // A token this worker cannot decrypt (APP_ENCRYPTION_KEY rotated, or a
         // worker with the wrong key) fails every send of the campaign: stop it.
@@ -396,6 +410,9 @@ impl Sender {
             // The outcome must still be recorded; the next 130429 pauses again.
             tracing::warn!(error.cause_chain = ?e, "could not pause the number after 130429");
         }
+        if meta_code == Some(MESSAGING_LIMIT_REFUSED) {
+            return self.over_messaging_limit(ledger, claim, &code).await;
+        }
         let outcome = match class {
             ErrorClass::Halt => "paused",
             ErrorClass::RetryNow | ErrorClass::RetryLater if claim.attempts_used() < self.policy.max_attempts => {
@@ -431,6 +448,24 @@ impl Sender {
         }
         self.record(ledger, claim, &Outcome::Failed { code: &code, reason: &reason, meta_code }).await?;
         Ok(SendResult::Failed { code, attempts_exhausted: retryable })
+    }
+
+    /// Meta refused the send for the portfolio's messaging limit although
+    /// the budget had room (another sender shares the portfolio, or the tier
+    /// went down): back-pressure, never a failure. Nothing was sent, so the
+    /// attempt is given back and the row waits out the hold; the portfolio's
+    /// fan-out stops until then, and the number's tier is read again.
+    async fn over_messaging_limit(&self, ledger: &Ledger, claim: &Claim, code: &str) -> anyhow::Result<SendResult> {
+        count_send(&claim.phone_number_id, "retry", code);
+        let until = Utc::now() + TimeDelta::from_std(self.policy.limit_hold)?;
+        if let Some(portfolio) = numbers::tier_stale(&self.pg, &claim.phone_number_id).await? {
+            let why = "Meta refused a send for the portfolio's messaging limit";
+            store::messaging_limit::hold(&self.pg, claim.org_id, &portfolio, until, why).await?;
+            tracing::warn!(campaign.id = claim.campaign_id, %portfolio, %until,
+                "Meta refused a send for the messaging limit; the portfolio's sends wait");
+        }
+        self.record(ledger, claim, &Outcome::Released { at: until }).await?;
+        Ok(SendResult::Retry { after: self.policy.limit_hold })
     }
 
     async fn record(&self, ledger: &Ledger, claim: &Claim, outcome: &Outcome<'_>) -> anyhow::Result<()> {

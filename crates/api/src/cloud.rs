@@ -171,6 +171,16 @@ pub(crate) async fn verify_number(
             Some("waba_id".into()),
         ));
     }
+    // The messaging limit is the portfolio's; a WABA whose owner Meta does
+    // not show is budgeted on its own.
+    let portfolio_id = match state.cloud.waba_owner(waba_id, access_token).await {
+        Ok(owner) => owner.owner_business_info.map(|b| b.id).filter(|id| !id.trim().is_empty()),
+        Err(e) => {
+            tracing::warn!(waba_id, error = %redact(e.to_string()), "Meta did not say which portfolio owns the WABA");
+            None
+        }
+    }
+    .unwrap_or_else(|| format!("waba:{waba_id}"));
     let digits = info.display_digits().unwrap_or_default();
     if digits.is_empty() {
         return Err(refused(format!("Meta gave no display number for phone number {phone_number_id}")));
@@ -183,5 +193,6 @@ pub(crate) async fn verify_number(
         quality_rating: info.quality_rating.clone(),
         messaging_tier: info.whatsapp_business_manager_messaging_limit.clone(),
         throughput_per_sec: info.throughput_per_second().unwrap_or(whatsapp::management::STANDARD_THROUGHPUT),
+        portfolio_id,
     })
 }

@@ -63,6 +63,11 @@ pub struct ApiConfig {
     /// addresses; set it as the reply workers' `BOT_EGRESS_ALLOW_PRIVATE`.
     #[arg(long, env = "BOT_EGRESS_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
     pub bot_egress_allow_private: bool,
+    /// Seconds of Meta's moving messaging-limit window, as the workers' (the
+    /// statistics and the forecast read the budget with it).
+    #[arg(long, env = "MESSAGING_LIMIT_WINDOW_SECS", default_value_t = domain::messaging_limit::DEFAULT_WINDOW_SECS,
+          value_parser = clap::value_parser!(u64).range(5..=604_800))]
+    pub messaging_limit_window_secs: u64,
 }
 
 impl ApiConfig {
@@ -79,6 +84,7 @@ impl ApiConfig {
         Settings {
             launch_pace_per_second: self.launch_pace_per_second,
             allow_private_bot_targets: self.bot_egress_allow_private,
+            messaging_window: std::time::Duration::from_secs(self.messaging_limit_window_secs),
         }
     }
 

@@ -67,11 +67,17 @@ pub struct Settings {
     /// Bot flows may point at loopback, private and other non-public literal
     /// addresses (`BOT_EGRESS_ALLOW_PRIVATE`, as the reply worker's).
     pub allow_private_bot_targets: bool,
+    /// Meta's moving messaging-limit window (`MESSAGING_LIMIT_WINDOW_SECS`, as the workers').
+    pub messaging_window: std::time::Duration,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { launch_pace_per_second: 20.0, allow_private_bot_targets: false }
+        Self {
+            launch_pace_per_second: 20.0,
+            allow_private_bot_targets: false,
+            messaging_window: std::time::Duration::from_secs(domain::messaging_limit::DEFAULT_WINDOW_SECS),
+        }
     }
 }
 

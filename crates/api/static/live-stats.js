@@ -40,6 +40,20 @@
         return row;
       }));
     }
+    const waiting = section.querySelector("[data-stat-waiting]");
+    if (waiting) {
+      waiting.replaceChildren(...(stats.waiting || []).map(function (w) {
+        const line = document.createElement("p");
+        line.className = "waiting";
+        line.setAttribute("data-code", w.code);
+        const label = document.createElement("strong");
+        label.textContent = waiting.getAttribute("data-text-waiting");
+        const code = document.createElement("code");
+        code.textContent = w.code;
+        line.append(label, " " + w.reason + " (", code, ")");
+        return line;
+      }));
+    }
     if (progress) {
       progress.value = stats.progress_pct;
       progress.textContent = stats.progress_pct + " %";

@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(long, default_value = "1001")]
     phone_number_id: String,
     #[arg(long, default_value = "2001")]
-    waba_id: String,
+    pub(crate) waba_id: String,
 }
 
 /// Planning is timed through the store, as the launch job runs it.

@@ -19,6 +19,7 @@ mod chaos;
 mod demo;
 mod forecast;
 mod limiter;
+mod messaging_limit;
 mod report;
 mod sample;
 mod throughput;
@@ -72,6 +73,8 @@ enum Command {
     Plan(forecast::PlanArgs),
     /// The achieved pace of a campaign sent by running workers, from wa-sim's log.
     LimiterAccuracy(limiter::Args),
+    /// A campaign larger than its messaging-limit tier over a compressed day: failures, the busiest window, windows taken.
+    MessagingLimit(messaging_limit::Args),
     /// Sends/s, CPU per send and duplicates of a campaign sent with its limits lifted.
     SendThroughput(throughput::Args),
     /// Peak Redis memory while such a campaign is sent.
@@ -107,6 +110,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Forecast(args) => emit(&forecast::run(args).await?),
         Command::Plan(args) => emit(&forecast::plan(args).await?),
         Command::LimiterAccuracy(args) => emit(&limiter::run(args).await?),
+        Command::MessagingLimit(args) => emit(&messaging_limit::run(args).await?),
         Command::SendThroughput(args) => emit(&throughput::send_throughput(args).await?),
         Command::RedisMemory(args) => emit(&throughput::redis_memory(args).await?),
         Command::Report(args) => emit(&report::run(args).await?),

@@ -9,6 +9,7 @@ pub mod egress;
 mod endpoint_url;
 mod error;
 pub mod media;
+pub mod messaging_limit;
 mod phone;
 mod tag;
 pub mod template;

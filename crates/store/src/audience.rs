@@ -65,7 +65,7 @@ pub async fn sample(db: impl PgExecutor<'_>, org: OrgId, a: &Audience, limit: i6
     sqlx::query_as!(
         Contact,
         r#"select c.id, c.phone, c.wa_id, c.name, c.tags,
-                  c.valued_tags as "valued_tags: Json<BTreeMap<String, String>>",
+                  c.valued_tags as "valued_tags: Json<BTreeMap<String, String>>", c.time_zone,
                   (select opened_at from inbox_cases i where i.contact_id = c.id and i.closed_at is null)
                       as inbox_case_opened_at,
                   exists(select 1 from opt_outs o where o.org_id = c.org_id and o.phone = c.phone) as "opted_out!",

@@ -17,6 +17,8 @@ pub struct Contact {
     /// Serialises as a plain JSON object `{key: value}`.
     #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub valued_tags: Json<BTreeMap<String, String>>,
+    /// The contact's IANA time zone, if set; quiet hours use it (else the phone's country's).
+    pub time_zone: Option<String>,
     /// When the open inbox case was opened, if an agent is attending the contact.
     pub inbox_case_opened_at: Option<DateTime<Utc>>,
     pub opted_out: bool,
@@ -32,6 +34,8 @@ pub struct ContactUpsert {
     pub name: Option<String>,
     pub tags: domain::TagList,
     pub valued_tags: domain::ValuedTags,
+    /// A checked IANA time zone name; `None` keeps the stored one.
+    pub time_zone: Option<String>,
 }
 
 /// A batch of upserts laid out column-wise, the shape `unnest` wants: one
@@ -49,6 +53,7 @@ pub struct UpsertBatch {
     /// Tags joined with `;` (a character tags can never contain).
     tags: Vec<String>,
     valued_tags: Vec<Json<BTreeMap<String, String>>>,
+    time_zones: Vec<Option<String>>,
 }
 
 impl UpsertBatch {
@@ -62,6 +67,7 @@ impl UpsertBatch {
             names: Vec::with_capacity(n),
             tags: Vec::with_capacity(n),
             valued_tags: Vec::with_capacity(n),
+            time_zones: Vec::with_capacity(n),
         }
     }
 
@@ -79,6 +85,7 @@ impl UpsertBatch {
         self.names.push(c.name);
         self.tags.push(c.tags.to_strings().join(";"));
         self.valued_tags.push(Json(c.valued_tags.to_map()));
+        self.time_zones.push(c.time_zone);
         finished
     }
 
@@ -114,12 +121,14 @@ pub async fn upsert_batch(conn: &mut PgConnection, org: OrgId, batch: &UpsertBat
     }
     let row = sqlx::query!(
         r#"with up as (
-               insert into contacts as c (org_id, phone, wa_id, name, tags, valued_tags)
-               select $1, phone, wa_id, name, coalesce(string_to_array(nullif(tags, ''), ';'), '{}'), valued_tags
-               from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])
-                    as u(phone, wa_id, name, tags, valued_tags)
+               insert into contacts as c (org_id, phone, wa_id, name, tags, valued_tags, time_zone)
+               select $1, phone, wa_id, name, coalesce(string_to_array(nullif(tags, ''), ';'), '{}'), valued_tags,
+                      time_zone
+               from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[])
+                    as u(phone, wa_id, name, tags, valued_tags, time_zone)
                on conflict (org_id, phone) do update set
                    wa_id = coalesce(excluded.wa_id, c.wa_id),
+                   time_zone = coalesce(excluded.time_zone, c.time_zone),
                    name = coalesce(excluded.name, c.name),
                    tags = case when excluded.tags <@ c.tags then c.tags
                                else array(select distinct t from unnest(c.tags || excluded.tags) t order by t) end,
@@ -135,6 +144,7 @@ pub async fn upsert_batch(conn: &mut PgConnection, org: OrgId, batch: &UpsertBat
         &batch.names as &[Option<String>],
         &batch.tags,
         &batch.valued_tags as &[Json<BTreeMap<String, String>>],
+        &batch.time_zones as &[Option<String>],
     )
     .fetch_one(conn)
     .await?;
@@ -165,7 +175,7 @@ pub async fn get(db: impl PgExecutor<'_>, org: OrgId, id: i64) -> sqlx::Result<O
     sqlx::query_as!(
         Contact,
         r#"select c.id, c.phone, c.wa_id, c.name, c.tags,
-                  c.valued_tags as "valued_tags: Json<BTreeMap<String, String>>",
+                  c.valued_tags as "valued_tags: Json<BTreeMap<String, String>>", c.time_zone,
                   (select opened_at from inbox_cases i where i.contact_id = c.id and i.closed_at is null)
                       as inbox_case_opened_at,
                   exists(select 1 from opt_outs o where o.org_id = c.org_id and o.phone = c.phone) as "opted_out!",
@@ -195,7 +205,7 @@ pub async fn list(db: impl PgExecutor<'_>, org: OrgId, filter: &ContactFilter) -
     sqlx::query_as!(
         Contact,
         r#"select c.id, c.phone, c.wa_id, c.name, c.tags,
-                  c.valued_tags as "valued_tags: Json<BTreeMap<String, String>>",
+                  c.valued_tags as "valued_tags: Json<BTreeMap<String, String>>", c.time_zone,
                   (select opened_at from inbox_cases i where i.contact_id = c.id and i.closed_at is null)
                       as inbox_case_opened_at,
                   exists(select 1 from opt_outs o where o.org_id = c.org_id and o.phone = c.phone) as "opted_out!",

@@ -19,8 +19,15 @@ pub struct Number {
     pub display_number: String,
     /// From Meta's throughput level: 80 (`STANDARD`) or 1,000.
     pub throughput_per_sec: i32,
-    /// Meta's messaging-limit tier, e.g. `TIER_10K`.
+    /// Meta's messaging-limit tier, e.g. `TIER_10K`: its business portfolio's,
+    /// shared by every number of the portfolio.
     pub messaging_tier: Option<String>,
+    /// The business portfolio that owns the number's WABA (Meta's
+    /// `owner_business_info.id`; `waba:<id>` when Meta did not say).
+    pub portfolio_id: Option<String>,
+    /// When the tier was last read from Meta (on registration, periodically,
+    /// and after a `business_capability_update` webhook).
+    pub tier_checked_at: Option<DateTime<Utc>>,
     /// The business name Meta approved for the number.
     pub verified_name: Option<String>,
     /// `GREEN`, `YELLOW`, `RED` or `UNKNOWN`.
@@ -41,6 +48,8 @@ pub struct MetaNumber {
     pub quality_rating: Option<String>,
     pub messaging_tier: Option<String>,
     pub throughput_per_sec: i32,
+    /// See [`Number::portfolio_id`].
+    pub portfolio_id: String,
 }
 
 /// What registering a number needs; the secrets arrive in plain text and are
@@ -98,10 +107,11 @@ pub async fn create(db: impl PgExecutor<'_>, cipher: &Cipher, org: OrgId, new: &
         Number,
         r#"insert into wa_numbers (org_id, phone_number_id, waba_id, display_number, access_token_enc,
                                    app_secret_enc, throughput_per_sec, messaging_tier, verified_name,
-                                   quality_rating, verified_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
+                                   quality_rating, verified_at, portfolio_id, tier_checked_at)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now(), $11, now())
            returning id, phone_number_id, waba_id, display_number, throughput_per_sec, messaging_tier,
-                     verified_name, quality_rating, verified_at, created_at, updated_at"#,
+                     portfolio_id, tier_checked_at, verified_name, quality_rating, verified_at, created_at,
+                     updated_at"#,
         org.0,
         new.phone_number_id,
         new.waba_id,
@@ -111,7 +121,8 @@ pub async fn create(db: impl PgExecutor<'_>, cipher: &Cipher, org: OrgId, new: &
         new.meta.throughput_per_sec,
         new.meta.messaging_tier,
         new.meta.verified_name,
-        new.meta.quality_rating
+        new.meta.quality_rating,
+        new.meta.portfolio_id
     )
     .fetch_one(db)
     .await
@@ -121,7 +132,8 @@ pub async fn list(db: impl PgExecutor<'_>, org: OrgId) -> sqlx::Result<Vec<Numbe
     sqlx::query_as!(
         Number,
         r#"select id, phone_number_id, waba_id, display_number, throughput_per_sec, messaging_tier,
-                  verified_name, quality_rating, verified_at, created_at, updated_at
+                  portfolio_id, tier_checked_at, verified_name, quality_rating, verified_at, created_at,
+                  updated_at
            from wa_numbers where org_id = $1 order by id"#,
         org.0
     )
@@ -133,7 +145,8 @@ pub async fn get(db: impl PgExecutor<'_>, org: OrgId, id: i64) -> sqlx::Result<O
     sqlx::query_as!(
         Number,
         r#"select id, phone_number_id, waba_id, display_number, throughput_per_sec, messaging_tier,
-                  verified_name, quality_rating, verified_at, created_at, updated_at
+                  portfolio_id, tier_checked_at, verified_name, quality_rating, verified_at, created_at,
+                  updated_at
            from wa_numbers where org_id = $1 and id = $2"#,
         org.0,
         id
@@ -161,10 +174,13 @@ pub async fn update(
                verified_name = case when $6 then $10 else verified_name end,
                quality_rating = case when $6 then $11 else quality_rating end,
                verified_at = case when $6 then now() else verified_at end,
+               portfolio_id = case when $6 then $12 else portfolio_id end,
+               tier_checked_at = case when $6 then now() else tier_checked_at end,
                updated_at = now()
            where org_id = $1 and id = $2
            returning id, phone_number_id, waba_id, display_number, throughput_per_sec, messaging_tier,
-                     verified_name, quality_rating, verified_at, created_at, updated_at"#,
+                     portfolio_id, tier_checked_at, verified_name, quality_rating, verified_at, created_at,
+                     updated_at"#,
         org.0,
         id,
         changes.waba_id,
@@ -175,10 +191,100 @@ pub async fn update(
         changes.meta.map(|m| m.throughput_per_sec),
         changes.meta.and_then(|m| m.messaging_tier.as_deref()),
         changes.meta.and_then(|m| m.verified_name.as_deref()),
-        changes.meta.and_then(|m| m.quality_rating.as_deref())
+        changes.meta.and_then(|m| m.quality_rating.as_deref()),
+        changes.meta.map(|m| m.portfolio_id.as_str())
     )
     .fetch_optional(db)
     .await
+}
+
+/// A number whose messaging tier is due to be read from Meta again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierCheck {
+    pub org_id: i64,
+    pub id: i64,
+    pub phone_number_id: String,
+    /// Encrypted: [`decrypt_access_token`].
+    pub access_token_enc: Vec<u8>,
+}
+
+/// Up to `limit` numbers whose tier was never read, was read longer than
+/// `every` ago, or was marked stale by a webhook; each is stamped so another
+/// worker does not read it at the same time (a failed read is tried again
+/// after `every`).
+pub async fn claim_tier_checks(
+    db: impl PgExecutor<'_>,
+    every: std::time::Duration,
+    limit: i64,
+) -> sqlx::Result<Vec<TierCheck>> {
+    sqlx::query_as!(
+        TierCheck,
+        r#"with due as (
+               select id from wa_numbers
+               where tier_checked_at is null or tier_checked_at < now() - make_interval(secs => $1)
+               order by tier_checked_at nulls first
+               limit $2
+               for update skip locked
+           )
+           update wa_numbers n set tier_checked_at = now()
+           from due where n.id = due.id
+           returning n.org_id, n.id, n.phone_number_id, n.access_token_enc"#,
+        every.as_secs_f64(),
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Marks a number's tier for reading from Meta soon; returns its portfolio.
+pub async fn tier_stale(db: impl PgExecutor<'_>, phone_number_id: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!(
+        r#"update wa_numbers set tier_checked_at = null
+           where phone_number_id = $1 returning coalesce(portfolio_id, 'waba:' || waba_id) as "portfolio!""#,
+        phone_number_id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Records the tier Meta reported for a number; returns whether it changed.
+pub async fn set_tier(db: impl PgExecutor<'_>, id: i64, tier: Option<&str>) -> sqlx::Result<bool> {
+    let changed = sqlx::query_scalar!(
+        r#"update wa_numbers set messaging_tier = $2, tier_checked_at = now(),
+                  updated_at = case when messaging_tier is distinct from $2 then now() else updated_at end
+           where id = $1
+           returning true as "changed!""#,
+        id,
+        tier
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(changed.is_some())
+}
+
+/// A `business_capability_update` for a WABA, verified with the secret of
+/// `signer` (a phone number id): the tier of every number of the signer's
+/// organization in the same portfolio as that WABA is set (when the webhook
+/// named one) and read again from Meta soon. Returns how many numbers.
+pub async fn capability_changed(
+    db: impl PgExecutor<'_>,
+    signer: &str,
+    waba_id: &str,
+    tier: Option<&str>,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        r#"update wa_numbers n set messaging_tier = coalesce($3, n.messaging_tier), tier_checked_at = null,
+                  updated_at = now()
+           from wa_numbers s
+           where s.phone_number_id = $1 and s.waba_id = $2 and n.org_id = s.org_id
+             and (n.waba_id = $2 or n.portfolio_id = s.portfolio_id)"#,
+        signer,
+        waba_id,
+        tier
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// A WABA of the organization and the number whose token is used for its

@@ -327,17 +327,49 @@ pub struct SendLimits {
     pub throughput_per_sec: i32,
     pub pace_per_second: Option<f64>,
     pub pace_per_hour: Option<i32>,
+    /// The pace reply-aware pacing set (never above the configured one);
+    /// `None`: the configured pace. Zero: sending waits for the support team.
+    pub paced_per_second: Option<f64>,
+    /// The number's business portfolio and its messaging-limit tier.
+    pub portfolio_id: String,
+    pub messaging_tier: Option<String>,
+    /// `campaigns.delivery_rules` (support capacity, quiet hours).
+    pub delivery_rules: serde_json::Value,
+    /// The planned recipients' distinct time zones, for quiet hours.
+    pub recipient_zones: Option<Vec<String>>,
 }
 
+/// A campaign's configured pace in contacts per second: its schedule's
+/// (contacts per hour), else its launch-now pace, else its number's throughput.
+pub fn configured_pace(pace_per_hour: Option<i32>, pace_per_second: Option<f64>, throughput_per_sec: i32) -> f64 {
+    match (pace_per_hour, pace_per_second) {
+        (Some(per_hour), _) => f64::from(per_hour) / 3600.0,
+        (None, Some(per_second)) => per_second,
+        (None, None) => f64::from(throughput_per_sec),
+    }
+}
+
+/// The slowest pace the limiter is given: a campaign paced to zero is not
+/// fanned out at all, and the sends already queued go at this pace.
+const SLOWEST_PACE: f64 = 1.0 / 600.0;
+
 impl SendLimits {
-    /// The campaign's pace in contacts per second: its schedule's, else its
+    /// The configured pace in contacts per second: its schedule's, else its
     /// launch-now pace, else as fast as its number may send.
+    pub fn configured_pace(&self) -> f64 {
+        configured_pace(self.pace_per_hour, self.pace_per_second, self.throughput_per_sec)
+    }
+
+    /// The pace to send at now: the configured one, or reply-aware pacing's
+    /// when it is lower.
     pub fn pace_per_second(&self) -> f64 {
-        match (self.pace_per_hour, self.pace_per_second) {
-            (Some(per_hour), _) => f64::from(per_hour) / 3600.0,
-            (None, Some(per_second)) => per_second,
-            (None, None) => f64::from(self.throughput_per_sec),
-        }
+        let configured = self.configured_pace();
+        self.paced_per_second.map_or(configured, |p| p.min(configured)).max(SLOWEST_PACE)
+    }
+
+    /// Reply-aware pacing stopped sending until the support team catches up.
+    pub fn paced_to_zero(&self) -> bool {
+        self.paced_per_second.is_some_and(|p| p <= 0.0)
     }
 }
 
@@ -346,7 +378,9 @@ pub async fn send_limits(db: impl PgExecutor<'_>, campaign_id: i64) -> sqlx::Res
     sqlx::query_as!(
         SendLimits,
         r#"select cp.org_id, n.id as number_id, n.phone_number_id, n.access_token_enc, n.throughput_per_sec,
-                  cp.pace_per_second, cp.pace_per_hour
+                  cp.pace_per_second, cp.pace_per_hour, cp.paced_per_second,
+                  coalesce(n.portfolio_id, 'waba:' || n.waba_id) as "portfolio_id!", n.messaging_tier,
+                  cp.delivery_rules, cp.recipient_zones
            from campaigns cp join wa_numbers n on n.id = cp.number_id
            where cp.id = $1 and cp.lifecycle = 'active' and cp.paused_at is null"#,
         campaign_id

@@ -70,8 +70,8 @@ async fn recipients_are_queued_in_disjoint_windows_and_the_campaign_is_fully_sen
     tx.commit().await.unwrap();
 
     let (mut a, mut b) = (pg.begin().await.unwrap(), pg.begin().await.unwrap());
-    let first = queue_next(&mut *a, c, 4).await.unwrap();
-    let second = queue_next(&mut *b, c, 4).await.unwrap();
+    let first = queue_next(&mut *a, c, 4, None).await.unwrap();
+    let second = queue_next(&mut *b, c, 4, None).await.unwrap();
     a.commit().await.unwrap();
     b.commit().await.unwrap();
     assert_eq!((first.len(), second.len()), (4, 4));
@@ -79,10 +79,10 @@ async fn recipients_are_queued_in_disjoint_windows_and_the_campaign_is_fully_sen
     assert_eq!(in_flight(&pg, c).await.unwrap(), 8);
 
     sqlx::query("update campaigns set paused_at = now() where id = $1").bind(c).execute(&pg).await.unwrap();
-    assert!(queue_next(&pg, c, 4).await.unwrap().is_empty(), "a paused campaign queues nothing");
+    assert!(queue_next(&pg, c, 4, None).await.unwrap().is_empty(), "a paused campaign queues nothing");
     sqlx::query("update campaigns set paused_at = null where id = $1").bind(c).execute(&pg).await.unwrap();
-    assert_eq!(queue_next(&pg, c, 4).await.unwrap().len(), 2, "the last two");
-    assert!(queue_next(&pg, c, 4).await.unwrap().is_empty());
+    assert_eq!(queue_next(&pg, c, 4, None).await.unwrap().len(), 2, "the last two");
+    assert!(queue_next(&pg, c, 4, None).await.unwrap().is_empty());
 
     assert!(mark_fully_sent(&pg).await.unwrap().is_empty(), "queued recipients have no outcome yet");
     sqlx::query("update recipients set state = 'delivered' where campaign_id = $1").bind(c).execute(&pg).await.unwrap();

@@ -12,6 +12,7 @@ fn contact(phone: &str) -> contacts::ContactUpsert {
         name: None,
         tags: TagList::parse(["vip"]).unwrap(),
         valued_tags: ValuedTags::default(),
+        time_zone: None,
     }
 }
 
@@ -53,6 +54,7 @@ async fn number_credentials_decrypt_only_for_their_organization(pg: PgPool) {
         quality_rating: Some("GREEN".into()),
         messaging_tier: Some("TIER_10K".into()),
         throughput_per_sec: 80,
+        portfolio_id: "3003".into(),
     };
     let new = numbers::NewNumber {
         phone_number_id: "1001",

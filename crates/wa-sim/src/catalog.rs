@@ -81,8 +81,12 @@ mod tests {
 
     #[test]
     fn ids_survive_replacing_the_list() {
-        let mut catalog =
-            Catalog::new(&[WabaConfig { waba_id: "9".into(), templates: vec![template("a"), template("b")] }]);
+        let mut catalog = Catalog::new(&[WabaConfig {
+            waba_id: "9".into(),
+            business_id: None,
+            business_name: None,
+            templates: vec![template("a"), template("b")],
+        }]);
         let ids = |c: &Catalog| c.listing("9").into_iter().map(|l| (l.template.name.clone(), l.id)).collect::<Vec<_>>();
         assert_eq!(ids(&catalog), [("a".into(), "90001".into()), ("b".into(), "90002".into())]);
         catalog.set("9", vec![template("b"), template("c")]);

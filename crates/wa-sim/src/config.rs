@@ -52,6 +52,8 @@ pub enum ConfigError {
     Toml(#[from] toml::de::Error),
     #[error("invalid JSON config")]
     Json(#[from] serde_json::Error),
+    #[error("invalid config: {0}")]
+    Invalid(String),
 }
 
 impl Config {
@@ -59,11 +61,29 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        if path.extension().is_some_and(|e| e == "json") {
-            Ok(serde_json::from_str(&text)?)
+        let config: Self = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text)?
         } else {
-            Ok(toml::from_str(&text)?)
+            toml::from_str(&text)?
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// What serde cannot check: every `messaging_limit_tier` is a tier name.
+    /// [`crate::Simulator::start`] checks it too.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for number in &self.numbers {
+            if crate::portfolio::tier_limit(&number.messaging_limit_tier).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "number {}: messaging_limit_tier {:?} is not one of {}",
+                    number.phone_number_id,
+                    number.messaging_limit_tier,
+                    crate::portfolio::TIERS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
+                )));
+            }
         }
+        Ok(())
     }
 }
 
@@ -88,10 +108,15 @@ pub struct NumberConfig {
     /// `GREEN`, `YELLOW`, `RED` or `UNKNOWN`, reported as `quality_rating`.
     #[serde(default = "default_quality_rating")]
     pub quality_rating: String,
-    /// Reported as `whatsapp_business_manager_messaging_limit` (`TIER_250`,
-    /// `TIER_2K`, `TIER_10K`, `TIER_100K`, `TIER_UNLIMITED`); only reported,
-    /// the simulator does not count unique recipients. `TIER_10K` by default:
-    /// a number past its first tiers, as a campaign sender's usually is.
+    /// The starting messaging-limit tier of the number's business portfolio:
+    /// `TIER_250`, `TIER_1K` (legacy, 1,000), `TIER_2K`, `TIER_10K`,
+    /// `TIER_100K` or `TIER_UNLIMITED`. Enforced per portfolio, not per
+    /// number: the portfolio's first configured number sets it, every number
+    /// of the portfolio reports the portfolio's current tier as
+    /// `whatsapp_business_manager_messaging_limit`, and it can change at run
+    /// time (see [`crate::portfolio`] and `limits.messaging_window_ms`).
+    /// `TIER_10K` by default: a portfolio past its first tiers, as a campaign
+    /// sender's usually is.
     #[serde(default = "default_messaging_limit_tier")]
     pub messaging_limit_tier: String,
 }
@@ -116,6 +141,18 @@ fn default_messaging_limit_tier() -> String {
 #[serde(deny_unknown_fields)]
 pub struct WabaConfig {
     pub waba_id: String,
+    /// The business portfolio that owns the WABA, reported as
+    /// `owner_business_info.id`; the numbers of all its WABAs share one
+    /// messaging limit. Absent (and for a number whose WABA is not listed
+    /// here): `"9"` followed by the WABA id, a numeric-looking id of a
+    /// portfolio of its own ([`crate::portfolio::default_business_id`]).
+    #[serde(default)]
+    pub business_id: Option<String>,
+    /// The portfolio's name, reported as `owner_business_info.name` and the
+    /// WABA's `name`; the first one given among a portfolio's WABAs counts.
+    /// Absent: `"Simulated Business Portfolio"`.
+    #[serde(default)]
+    pub business_name: Option<String>,
     #[serde(default)]
     pub templates: Vec<TemplateConfig>,
 }
@@ -182,11 +219,26 @@ pub struct LimitsConfig {
     pub pair_enabled: bool,
     pub pair_interval_ms: u64,
     pub pair_burst: u32,
+    /// The moving window of the portfolio messaging limit, in milliseconds:
+    /// 24 hours (86,400,000) as at Meta by default; a smaller value
+    /// compresses the day for tests and benchmarks.
+    pub messaging_window_ms: u64,
+    /// Enforce the portfolio messaging limit: refuse templates to new users
+    /// past the portfolio's tier with 130430. `true` by default; `false`
+    /// counts nothing (tiers are still reported).
+    pub messaging_limit_enabled: bool,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { throughput_burst_fraction: 0.2, pair_enabled: true, pair_interval_ms: 6_000, pair_burst: 45 }
+        Self {
+            throughput_burst_fraction: 0.2,
+            pair_enabled: true,
+            pair_interval_ms: 6_000,
+            pair_burst: 45,
+            messaging_window_ms: 86_400_000,
+            messaging_limit_enabled: true,
+        }
     }
 }
 
@@ -312,5 +364,22 @@ mod tests {
         assert_eq!(config.wabas[0].templates[1].parameter_format, ParameterFormat::Named);
         assert!(config.webhook.scripted_failures[1].matches("34600000057"));
         assert!(config.webhook.scripted_failures[0].matches("34600000001"));
+        assert_eq!(config.wabas[0].business_id.as_deref(), Some("880000000000001"));
+        assert_eq!((config.limits.messaging_window_ms, config.limits.messaging_limit_enabled), (86_400_000, true));
+    }
+
+    #[test]
+    fn old_configs_keep_working_and_unknown_tiers_are_refused() {
+        let mut config: Config = toml::from_str(
+            "[[numbers]]\nphone_number_id = \"1\"\ndisplay_phone_number = \"1555\"\nwaba_id = \"2\"\n\
+             access_token = \"t\"\napp_secret = \"s\"\n[[wabas]]\nwaba_id = \"2\"\n[limits]\npair_burst = 45\n",
+        )
+        .expect("a config without the new fields parses");
+        assert_eq!(config.wabas[0].business_id, None);
+        assert_eq!(config.limits.messaging_window_ms, 86_400_000);
+        assert!(config.validate().is_ok());
+        config.numbers[0].messaging_limit_tier = "TIER_1M".to_owned();
+        let error = config.validate().expect_err("unknown tier").to_string();
+        assert!(error.contains("TIER_1M") && error.contains("TIER_UNLIMITED"), "{error}");
     }
 }

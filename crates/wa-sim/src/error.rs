@@ -1,6 +1,10 @@
 //! Graph API errors in Meta's exact shape:
 //! `{"error":{"message":"(#<code>) <title>","type":"OAuthException","code",..,"error_data":{..},"fbtrace_id"}}`,
 //! and Graph's own `GraphMethodException` for objects a token cannot load.
+//!
+//! Every code is Meta's but one: 130430 ([`MetaError::messaging_limit_reached`])
+//! is the simulator's own stand-in for the answer to a send past the
+//! portfolio's messaging limit, which Meta does not document.
 
 use std::{
     borrow::Cow,
@@ -86,6 +90,20 @@ impl MetaError {
             "(Business, Consumer) pair rate limit hit",
             "Message failed to send because there were too many messages sent from this phone number to the \
              same phone number in a short period of time.",
+        )
+    }
+
+    /// A template to a new user past the business portfolio's messaging
+    /// limit (HTTP 400). Meta documents no code for it (partners say the rest
+    /// is not sent): 130430 is this simulator's own stand-in, next to the
+    /// throughput limit's 130429, not a code Meta is known to send.
+    pub fn messaging_limit_reached(tier: &str, limit: usize) -> Self {
+        Self::new(
+            130430,
+            "Messaging limit reached",
+            format!(
+                "The business portfolio reached its messaging limit: {limit} unique users in a moving 24 hours ({tier})"
+            ),
         )
     }
 
@@ -196,6 +214,21 @@ mod tests {
         assert!(error.get("error_data").is_none());
         let post = MetaError::unsupported_post("9").body();
         assert!(post["error"]["message"].as_str().is_some_and(|m| m.starts_with("Unsupported post request.")));
+    }
+
+    #[test]
+    fn the_messaging_limit_refusal_is_the_simulators_130430() {
+        let e = MetaError::messaging_limit_reached("TIER_250", 250);
+        assert_eq!(e.http_status(), StatusCode::BAD_REQUEST);
+        let error = &e.body()["error"];
+        assert_eq!(error["message"], "(#130430) Messaging limit reached");
+        assert_eq!((&error["type"], &error["code"]), (&json!("OAuthException"), &json!(130430)));
+        assert_eq!(
+            error["error_data"],
+            json!({"messaging_product": "whatsapp", "details":
+                "The business portfolio reached its messaging limit: 250 unique users in a moving 24 hours (TIER_250)"})
+        );
+        assert!(error["fbtrace_id"].is_string());
     }
 
     #[test]

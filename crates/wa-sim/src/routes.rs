@@ -1,11 +1,12 @@
-//! The Cloud API routes Meta serves (messages, templates, media, phone numbers), plus `/_sim/...` for
-//! inspection and faults.
+//! The Cloud API routes Meta serves (messages, templates, media, phone numbers, the WABA node), plus
+//! `/_sim/...` for inspection, faults and tier changes.
 
 mod inspect;
 mod media;
 mod paging;
 mod phone_numbers;
 mod templates;
+mod waba;
 
 use std::{sync::Arc, time::Duration};
 
@@ -45,8 +46,26 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim)
 }
 
-/// Phone numbers and media share Graph's node path, as at Meta; ids are
-/// disjoint, and an id that is neither is an unknown object.
+/// The known fields named in `fields=` (comma-separated, each once), or
+/// `defaults` when it names none; an unknown one is Graph's error 100.
+pub(crate) fn select_fields(
+    fields: Option<&str>,
+    known: &[&'static str],
+    defaults: &[&'static str],
+    node_type: &str,
+) -> Result<Vec<&'static str>, MetaError> {
+    let mut chosen = Vec::new();
+    for name in fields.unwrap_or_default().split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let field = known.iter().find(|f| **f == name).ok_or_else(|| MetaError::nonexisting_field(name, node_type))?;
+        if !chosen.contains(field) {
+            chosen.push(*field);
+        }
+    }
+    Ok(if chosen.is_empty() { defaults.to_vec() } else { chosen })
+}
+
+/// Phone numbers, WABAs and media share Graph's node path, as at Meta; ids
+/// are disjoint, and an id that is none of them is an unknown object.
 async fn node(
     AxumState(state): AxumState<Shared>,
     Path((version, node_id)): Path<(String, String)>,
@@ -55,6 +74,7 @@ async fn node(
 ) -> Response {
     match state.numbers.get(&node_id) {
         Some(number) => phone_numbers::node(&state, &number.config, query, &headers),
+        None if waba::is_waba(&state, &node_id) => waba::node(&state, &node_id, query.fields(), &headers),
         None => media::metadata(&state, &version, &node_id, &headers),
     }
 }

@@ -1,11 +1,12 @@
 //! Starting the simulator and the [`Simulator`] handle.
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
 
 use tokio::net::TcpListener;
 
 use crate::{
     config::{Config, FaultsConfig, TemplateConfig},
+    portfolio::{PortfolioView, TierChangeError},
     routes,
     state::{AcceptedMessage, Delivery, State},
     webhook::Scheduler,
@@ -27,8 +28,10 @@ impl std::fmt::Debug for Simulator {
 
 impl Simulator {
     /// Binds `config.listen` and serves in the background until `stop`
-    /// resolves.
+    /// resolves. An invalid config ([`Config::validate`]) is an
+    /// `InvalidInput` error.
     pub async fn start_until(config: Config, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<Self> {
+        config.validate().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let scheduler = Scheduler::start(&config.webhook, &config.numbers).map_err(std::io::Error::other)?;
@@ -92,7 +95,35 @@ impl Simulator {
         self.state.set_templates(waba_id, templates);
     }
 
-    /// Forgets messages, deliveries and limiter state.
+    /// A business portfolio's tier, limit, window, users counted now and
+    /// refusals, as `GET /_sim/portfolios/{business_id}` shows them; `None`
+    /// for an unknown portfolio.
+    pub fn portfolio(&self, business_id: &str) -> Option<PortfolioView> {
+        self.state.portfolios.view(business_id, Instant::now())
+    }
+
+    /// Every business portfolio, in config order (`GET /_sim/portfolios`).
+    pub fn portfolios(&self) -> Vec<PortfolioView> {
+        self.state.portfolios.views(Instant::now())
+    }
+
+    /// The business portfolio owning `waba_id` (`owner_business_info.id`),
+    /// if the simulator knows the WABA.
+    pub fn business_id_of(&self, waba_id: &str) -> Option<String> {
+        self.state.portfolios.business_of(waba_id).map(str::to_owned)
+    }
+
+    /// Changes a portfolio's messaging-limit tier, as
+    /// `POST /_sim/portfolios/{business_id}/messaging_limit` does: the next
+    /// sends are counted against it, every number of the portfolio reports
+    /// it, and, with a webhook URL, each of its WABAs is sent Meta's signed
+    /// `business_capability_update`. Returns the portfolio after the change.
+    pub fn set_messaging_limit(&self, business_id: &str, tier: &str) -> Result<PortfolioView, TierChangeError> {
+        self.state.set_messaging_limit(business_id, tier)
+    }
+
+    /// Forgets messages, deliveries and limiter state, portfolio counts and
+    /// refusals included (tiers stay as they are).
     pub fn reset(&self) {
         self.state.reset();
     }

@@ -21,6 +21,7 @@ use crate::{
     faults::Faults,
     limits::{PairLimiter, TokenBucket},
     media::MediaStore,
+    portfolio::{self, PortfolioView, Portfolios, TierChangeError},
     request::{ButtonParam, SendRequest, TextParam, wa_id},
     template,
     webhook::Scheduler,
@@ -76,6 +77,7 @@ pub(crate) struct State {
     pub scheduler: Option<Scheduler>,
     pub faults: Faults,
     pub media: MediaStore,
+    pub portfolios: Portfolios,
 }
 
 pub(crate) fn unix_ms() -> u64 {
@@ -98,7 +100,9 @@ impl State {
         let templates = RwLock::new(Catalog::new(&config.wabas));
         let faults = Faults::new(config.faults.clone(), config.webhook.seed);
         let pairs = PairLimiter::new(Duration::from_millis(config.limits.pair_interval_ms), config.limits.pair_burst);
+        let portfolios = Portfolios::new(&config);
         Self {
+            portfolios,
             config,
             numbers,
             templates,
@@ -168,6 +172,10 @@ impl State {
         if !pair_ok {
             return Err(MetaError::pair_rate_limited());
         }
+        // Last: a send refused for an earlier reason does not count a user.
+        self.portfolios
+            .admit(&number.config.waba_id, &wa_id, now)
+            .map_err(|over| MetaError::messaging_limit_reached(&over.tier, over.limit))?;
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let message = AcceptedMessage {
             wamid: wamid(&wa_id, seq),
@@ -187,6 +195,26 @@ impl State {
             scheduler.schedule(&message, &config.category, &number.config.display_phone_number);
         }
         Ok(message)
+    }
+
+    /// Changes a portfolio's messaging-limit tier and, when webhooks are on,
+    /// sends each of its WABAs Meta's `business_capability_update`, signed
+    /// with the app secret of the WABA's first number (a WABA without
+    /// numbers gets none).
+    pub fn set_messaging_limit(&self, business_id: &str, tier: &str) -> Result<PortfolioView, TierChangeError> {
+        let view = self.portfolios.set_tier(business_id, tier, Instant::now())?;
+        if let Some(scheduler) = &self.scheduler {
+            let value = serde_json::json!({
+                "max_daily_conversations_per_business": portfolio::webhook_limit(view.limit),
+                "max_phone_numbers_per_business": 2,
+            });
+            for waba_id in self.portfolios.wabas_of(business_id) {
+                if let Some(number) = self.config.numbers.iter().find(|n| &n.waba_id == waba_id) {
+                    scheduler.waba_change(waba_id, "business_capability_update", value.clone(), &number.app_secret);
+                }
+            }
+        }
+        Ok(view)
     }
 
     pub fn templates_of(&self, waba_id: &str) -> Vec<Listed> {
@@ -210,13 +238,15 @@ impl State {
         self.scheduler.as_ref().map(Scheduler::deliveries).unwrap_or_default()
     }
 
-    /// Forgets every message, delivery and limiter state; the buckets refill.
+    /// Forgets every message, delivery and limiter state (portfolio counts
+    /// and refusals too, but not their tiers); the buckets refill.
     pub fn reset(&self) {
         self.accepted.lock().unwrap_or_else(|p| p.into_inner()).clear();
         if let Some(scheduler) = &self.scheduler {
             scheduler.clear_deliveries();
         }
         self.pairs.reset();
+        self.portfolios.reset();
         let now = Instant::now();
         for number in self.numbers.values() {
             let rate = number.config.throughput_per_second;

@@ -1,5 +1,7 @@
 //! Status webhooks for accepted messages: `sent` → `delivered` → `read` (or
-//! `failed` for scripted recipients), batched, signed and retried like Meta.
+//! `failed` for scripted recipients), batched, signed and retried like Meta;
+//! and WABA-level changes (`business_capability_update` when a portfolio's
+//! messaging limit changes), each a POST of its own.
 //!
 //! Every random choice comes from one seeded RNG, drawn when the message is
 //! accepted, so a test that sends in a fixed order sees the same outcomes.
@@ -51,6 +53,8 @@ pub(crate) struct Scheduler {
     rng: Arc<Mutex<StdRng>>,
     events: mpsc::UnboundedSender<Event>,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
+    /// For WABA-level webhooks (not batched with statuses).
+    sender: deliver::Sender,
 }
 
 impl Scheduler {
@@ -64,8 +68,8 @@ impl Scheduler {
         let numbers: HashMap<String, NumberConfig> =
             numbers.iter().map(|n| (n.phone_number_id.clone(), n.clone())).collect();
         let sender = deliver::Sender::new(url, config.clone(), deliveries.clone())?;
-        tokio::spawn(batch::run(rx, config.clone(), rng.clone(), numbers, sender));
-        Ok(Some(Self { config, rng, events, deliveries }))
+        tokio::spawn(batch::run(rx, config.clone(), rng.clone(), numbers, sender.clone()));
+        Ok(Some(Self { config, rng, events, deliveries, sender }))
     }
 
     /// `display_phone_number` is the business number a reply quotes.
@@ -127,6 +131,19 @@ impl Scheduler {
             let _ = self.events.send(Event { phone_number_id: phone_number_id.clone(), item });
         }
         let _ = self.events.send(Event { phone_number_id, item: Item::Status(status) });
+    }
+
+    /// A WABA-level change (`business_capability_update`, ...) in Meta's
+    /// envelope, with `entry[].time` in unix seconds as Meta puts it on such
+    /// fields. One POST of its own, signed with `app_secret`, retried and
+    /// logged like status batches (with `statuses` and `messages` 0).
+    pub fn waba_change(&self, waba_id: &str, field: &str, value: Value, app_secret: &str) {
+        let time = crate::state::unix_ms() / 1000;
+        let body = serde_json::json!({
+            "object": "whatsapp_business_account",
+            "entry": [{"id": waba_id, "time": time, "changes": [{"field": field, "value": value}]}],
+        });
+        self.sender.spawn(batch::ascii_json(&body), app_secret.to_owned(), 0, 0);
     }
 
     pub fn deliveries(&self) -> Vec<Delivery> {

@@ -91,7 +91,8 @@ async fn the_node_reports_what_the_config_says() {
         (second.verified_name.as_deref(), second.quality_rating.as_deref()),
         (Some("Second Shop"), Some("YELLOW"))
     );
-    assert_eq!(second.whatsapp_business_manager_messaging_limit.as_deref(), Some("TIER_250"));
+    // The messaging limit is the portfolio's: the WABA's first number set it.
+    assert_eq!(second.whatsapp_business_manager_messaging_limit.as_deref(), Some("TIER_10K"));
 }
 
 #[tokio::test]
@@ -151,7 +152,11 @@ async fn a_waba_lists_its_numbers_and_no_others() {
         let ids: Vec<_> = numbers.iter().filter_map(|n| n.id.as_deref()).collect();
         assert_eq!(ids, [PNID, SECOND], "with {token}");
         assert_eq!(numbers[1].quality_rating.as_deref(), Some("YELLOW"));
-        assert_eq!(numbers[1].whatsapp_business_manager_messaging_limit.as_deref(), Some("TIER_250"));
+        assert_eq!(
+            numbers[1].whatsapp_business_manager_messaging_limit.as_deref(),
+            Some("TIER_10K"),
+            "the portfolio's"
+        );
         assert_eq!(numbers[0].throughput_per_second(), Some(1000), "the client's fields reach the listing");
     }
     let other = client.waba_phone_numbers(OTHER_WABA, OTHER_TOKEN).await.expect("listed");

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     error::{Classified, GraphError, GraphErrorBody},
-    management::{MediaUpload, PhoneNumberInfo, PhoneNumberPage, TemplatePage},
+    management::{MediaUpload, PhoneNumberInfo, PhoneNumberPage, TemplatePage, WabaOwner},
     send::{SendResponse, SendTemplateRequest},
 };
 
@@ -247,6 +247,20 @@ impl CloudClient {
             .get(self.node_url(phone_number_id))
             .bearer_auth(access_token)
             .query(&[("fields", PHONE_NUMBER_FIELDS)])
+            .send()
+            .await
+            .map_err(ApiError::Transport)?;
+        read_json(response).await
+    }
+
+    /// `GET /{version}/{waba_id}?fields=owner_business_info`: the business
+    /// portfolio that owns the WABA (its messaging limit is the portfolio's).
+    pub async fn waba_owner(&self, waba_id: &str, access_token: &str) -> Result<WabaOwner, ApiError> {
+        let response = self
+            .http
+            .get(self.node_url(waba_id))
+            .bearer_auth(access_token)
+            .query(&[("fields", "id,owner_business_info")])
             .send()
             .await
             .map_err(ApiError::Transport)?;

@@ -11,6 +11,23 @@ pub use phone_number::{
     HIGH_THROUGHPUT, PhoneNumberFields, PhoneNumberInfo, PhoneNumberPage, STANDARD_THROUGHPUT, Throughput,
 };
 
+/// `GET /{waba_id}?fields=owner_business_info`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WabaOwner {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub owner_business_info: Option<BusinessInfo>,
+}
+
+/// A business portfolio as Meta names it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct BusinessInfo {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
 /// `POST /{phone_number_id}/media` → `{"id": ..}`. The id expires after 30 days.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct MediaUpload {

@@ -39,6 +39,8 @@ pub enum Change {
     Messages(Box<MessagesValue>),
     /// `field: "message_template_status_update"`.
     TemplateStatus(TemplateStatusUpdate),
+    /// `field: "business_capability_update"`: the portfolio's messaging limit changed.
+    Capability(CapabilityUpdate),
     /// Any other subscribed field, kept raw.
     Other { field: String, value: serde_json::Value },
 }
@@ -56,6 +58,9 @@ impl<'de> Deserialize<'de> for Change {
             "messages" => Change::Messages(Box::new(serde_json::from_value(value).map_err(D::Error::custom)?)),
             "message_template_status_update" => {
                 Change::TemplateStatus(serde_json::from_value(value).map_err(D::Error::custom)?)
+            }
+            "business_capability_update" => {
+                Change::Capability(serde_json::from_value(value).map_err(D::Error::custom)?)
             }
             _ => Change::Other { field, value },
         })
@@ -312,6 +317,17 @@ pub struct SystemEvent {
     pub wa_id: Option<String>,
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
+}
+
+/// The `value` of a `business_capability_update` change.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CapabilityUpdate {
+    /// The portfolio's messaging limit: 250, 2000, 10000, 100000, or −1 for unlimited.
+    #[serde(default)]
+    pub max_daily_conversations_per_business: Option<i64>,
+    /// The same, per number; Meta is removing it.
+    #[serde(default)]
+    pub max_daily_conversation_per_phone: Option<i64>,
 }
 
 /// The `value` of a `message_template_status_update` change.

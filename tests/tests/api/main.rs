@@ -15,6 +15,7 @@ mod contacts_bulk;
 mod contacts_csv;
 mod contacts_edit;
 mod dead_letters;
+mod delivery_limits;
 mod funnel;
 mod media;
 mod numbers;

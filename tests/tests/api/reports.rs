@@ -176,7 +176,8 @@ async fn a_report_has_every_recipient_with_its_outcome_reason_times_and_steps_ne
             "read_at",
             "replied_at",
             "time_per_funnel_step",
-            "wamid"
+            "wamid",
+            "time_zone"
         ]
     );
     assert_eq!(
@@ -192,7 +193,8 @@ async fn a_report_has_every_recipient_with_its_outcome_reason_times_and_steps_ne
             "2026-11-20T10:01:00Z",
             "2026-11-20T10:02:00Z",
             r#"{"opened":"2026-11-20T10:05:00Z","bought":"2026-11-20T10:40:00Z"}"#,
-            "wamid.R"
+            "wamid.R",
+            ""
         ]
     );
     let formula = &rows["'+34612000002"];

@@ -181,12 +181,23 @@ async fn an_operator_builds_a_campaign_in_the_wizard_sends_it_watches_it_live_an
     c.find(Locator::Css("button[value=next]")).await.unwrap().click().await.unwrap();
     // The bot flow and the pace.
     browser.wait_for_text("h1", "Bot flow and pace").await;
+    // Quiet hours need both ends: one alone is refused, naming the field. (A
+    // time input's typing depends on the browser's locale: the value is set directly.)
+    c.execute("document.getElementById('send_from').value = '09:00';", vec![]).await.unwrap();
+    c.find(Locator::Css("button[value=next]")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text("main", "quiet hours need both").await;
     c.find(Locator::Css("#bot_flow")).await.unwrap().select_by_label("Support bot").await.unwrap();
     c.find(Locator::Css("#pace")).await.unwrap().send_keys("20").await.unwrap();
+    // The support team's capacity: generous enough not to slow three contacts down.
+    c.find(Locator::Css("#replies_per_hour")).await.unwrap().send_keys("36000").await.unwrap();
+    browser.screenshot("06b-wizard-bot").await;
     browser.check_accessibility("wizard-bot").await;
     c.find(Locator::Css("button[value=next]")).await.unwrap().click().await.unwrap();
     // The review: the forecast, with who will not be sent to and why.
     browser.wait_for_text("h1", "Review and send").await;
+    let summary = browser.text("main").await;
+    assert!(summary.contains("Support capacity") && summary.contains("36000 replies per hour"), "{summary}");
+    assert!(summary.contains("Messaging limit") && summary.contains("TIER_10K"), "{summary}");
     assert_eq!(browser.text("[data-forecast=will_send]").await, "3 of 4");
     let exclusions = browser.text("#forecast-title ~ table").await;
     assert!(exclusions.contains("missing_valued_tag") && exclusions.contains("+34612600004"), "{exclusions}");
@@ -394,7 +405,7 @@ async fn the_same_journey_works_with_the_keyboard_only(pg: PgPool) {
     browser.wait_for_text("h1", "Bot flow and pace").await;
     browser.tab_to("#bot_flow", 40).await;
     choose(&browser, "bot_flow", "Support bot").await;
-    browser.tab_to("button[value=next]", 10).await;
+    browser.tab_to("button[value=next]", 20).await;
     browser.keys(&enter).await;
     browser.wait_for_text("h1", "Review and send").await;
     assert_eq!(browser.text("[data-forecast=will_send]").await, "3 of 4");

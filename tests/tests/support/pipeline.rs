@@ -14,18 +14,26 @@ use workers::{
 
 /// Runs the pipeline until the returned token is cancelled; bots may listen on loopback.
 pub async fn pipeline(app: &TestApp) -> CancellationToken {
+    pipeline_with(app, |_| {}).await
+}
+
+/// [`pipeline`] with its settings changed by `change` (e.g. a compressed messaging-limit window).
+#[allow(dead_code)] // not every test binary that includes this file changes them
+pub async fn pipeline_with(app: &TestApp, change: impl FnOnce(&mut Settings)) -> CancellationToken {
     let ns = format!("test{}.", uuid::Uuid::new_v4().simple());
     let redis = queue::connect(&e2e::redis_url()).await.expect("Redis must run (scripts/services up)");
+    let mut settings = Settings::new(format!("test-{}", uuid::Uuid::new_v4().simple()));
+    settings.queue_prefix = ns.clone();
+    settings.tick = Duration::from_millis(200);
+    change(&mut settings);
     let sender = Sender {
         pg: app.pg.clone(),
         cipher: app.state.cipher.clone(),
         cloud: app.state.cloud.clone(),
         limiter: ratelimit::Limiter::new(redis.clone(), ns.clone()),
-        policy: RetryPolicy::default(),
+        // As the worker does: a messaging-limit refusal holds an hour of a 24-hour window.
+        policy: RetryPolicy { limit_hold: settings.messaging_window / 24, ..RetryPolicy::default() },
     };
-    let mut settings = Settings::new(format!("test-{}", uuid::Uuid::new_v4().simple()));
-    settings.queue_prefix = ns;
-    settings.tick = Duration::from_millis(200);
     let policy = ReplyPolicy { base: Duration::from_millis(50), allow_private: true, ..ReplyPolicy::default() };
     let replier = Replier::new(app.pg.clone(), app.state.cipher.clone(), policy).expect("reply client");
     let stop = CancellationToken::new();

@@ -4,11 +4,17 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
+use domain::{
+    campaign::{DeliveryRules, QuietHours, parse_time_zone},
+    messaging_limit::{self, Limit},
+};
 use queue::{
     SendJob,
     apalis::prelude::{TaskBuilder, TaskSink},
 };
-use store::{campaigns, recipients, recipients::JobKey};
+use serde::Deserialize;
+use store::{campaigns, messaging_limit::Pick, recipients, recipients::JobKey};
 
 use super::Pipeline;
 
@@ -36,13 +42,58 @@ impl Pipeline {
         // reads every row already sent (at the start of the table) each time.
         sqlx::query("set local enable_seqscan = off").execute(&mut *tx).await?;
         let Some(limits) = recipients::send_limits(&mut *tx, campaign_id).await? else { return Ok(0) };
+        if limits.paced_to_zero() {
+            return Ok(0); // reply-aware pacing waits for the support team
+        }
+        let rules = DeliveryRules::deserialize(&limits.delivery_rules).unwrap_or_default();
+        if rules.support_capacity.is_some() && limits.paced_per_second.is_none() {
+            return Ok(0); // reply-aware pacing has not set its first pace yet (the next tick does)
+        }
+        let zones = match (rules.quiet_hours, &limits.recipient_zones) {
+            (Some(quiet), Some(zones)) => {
+                let open = open_zones(quiet, zones, Utc::now());
+                if open.is_empty() {
+                    return Ok(0); // every recipient left is outside its local send window
+                }
+                Some(open)
+            }
+            _ => None,
+        };
         let window = ((limits.pace_per_second() * self.settings.window.as_secs_f64()).ceil() as i64)
             .clamp(1, self.settings.window_cap());
         let room = window - campaigns::in_flight(&mut *tx, campaign_id).await?;
         if room <= 0 {
             return Ok(0);
         }
-        let jobs = campaigns::queue_next(&mut *tx, campaign_id, room).await?;
+        let jobs = match messaging_limit::limit_of(limits.messaging_tier.as_deref()) {
+            Limit::Unlimited => campaigns::queue_next(&mut *tx, campaign_id, room, zones.as_deref()).await?,
+            Limit::Users(users) => {
+                // Under the portfolio's lock: campaigns sharing it never spend the same room.
+                store::messaging_limit::lock(&mut tx, limits.org_id, &limits.portfolio_id).await?;
+                let window = self.settings.messaging_window;
+                let budget = store::messaging_limit::budget(
+                    &mut *tx,
+                    limits.org_id,
+                    &limits.portfolio_id,
+                    i64::from(users),
+                    window,
+                )
+                .await?;
+                if budget.remaining() == 0 {
+                    return Ok(0); // waiting for the messaging limit's window to roll
+                }
+                let pick = Pick {
+                    campaign_id,
+                    org_id: limits.org_id,
+                    portfolio_id: &limits.portfolio_id,
+                    rows: room,
+                    new_phones: budget.remaining(),
+                    window,
+                    zones: zones.as_deref(),
+                };
+                store::messaging_limit::queue_within(&mut tx, pick).await?
+            }
+        };
         tx.commit().await?;
         self.push_sends(&jobs).await?;
         Ok(jobs.len())
@@ -75,6 +126,12 @@ impl Pipeline {
         }
         Ok(())
     }
+}
+
+/// The recipients' time zones whose send window is open at `now`. A zone
+/// this build does not know is read as UTC.
+pub(crate) fn open_zones(quiet: QuietHours, zones: &[String], now: DateTime<Utc>) -> Vec<String> {
+    zones.iter().filter(|z| quiet.is_open_in(parse_time_zone(z).unwrap_or(chrono_tz::UTC), now)).cloned().collect()
 }
 
 /// The send workers' share of the fan-out: the tick tops each window up

@@ -11,6 +11,8 @@
 
 mod fan_out;
 mod jobs;
+mod limits;
+mod pacing;
 mod scheduler;
 
 use std::{sync::Arc, time::Duration};
@@ -103,6 +105,12 @@ pub struct Settings {
     pub lost_work: Duration,
     /// Dead letters older than this are forgotten (`DEAD_LETTER_RETENTION_DAYS`).
     pub dead_letter_retention: Duration,
+    /// Meta's moving messaging-limit window (`MESSAGING_LIMIT_WINDOW_SECS`).
+    pub messaging_window: Duration,
+    /// How often each number's messaging tier is read from Meta (`TIER_REFRESH_SECS`).
+    pub tier_refresh: Duration,
+    /// What reply-aware pacing measures the reply rate over (`REPLY_PACING_WINDOW_SECS`).
+    pub reply_window: Duration,
 }
 
 impl Settings {
@@ -131,6 +139,9 @@ impl Settings {
             reconcile_window: Duration::from_secs(600),
             lost_work: Duration::from_secs(60),
             dead_letter_retention: Duration::from_secs(14 * 86_400),
+            messaging_window: Duration::from_secs(domain::messaging_limit::DEFAULT_WINDOW_SECS),
+            tier_refresh: Duration::from_secs(3_600),
+            reply_window: Duration::from_secs(600),
         }
     }
 

@@ -54,11 +54,13 @@ impl Pipeline {
         if !leader {
             return Ok(false);
         }
-        let steps: [(&str, Result<(), anyhow::Error>); 6] = [
+        let steps: [(&str, Result<(), anyhow::Error>); 8] = [
             ("launching due campaigns", self.launch_due(relay).await),
             ("checking Redis for lost data", self.check_epoch().await),
             ("sweeping", self.sweep().await),
             ("re-pushing lost work", self.repush_lost().await),
+            ("reading messaging tiers", self.messaging_limits().await),
+            ("pacing by replies", self.pace_by_replies().await),
             ("fanning out", self.fan_out_all().await),
             ("marking fully sent", campaigns::mark_fully_sent(&self.pg).await.map(drop).map_err(Into::into)),
         ];

@@ -9,7 +9,7 @@ use domain::campaign::Exclusion;
 use store::reports::build::{LedgerRow, StepRow};
 
 /// The header row, in order (docs/reports.md describes each column).
-pub const COLUMNS: [&str; 11] = [
+pub const COLUMNS: [&str; 12] = [
     "phone",
     "name",
     "outcome",
@@ -21,6 +21,7 @@ pub const COLUMNS: [&str; 11] = [
     "replied_at",
     "time_per_funnel_step",
     "wamid",
+    "time_zone",
 ];
 
 /// Writes `rows` (in contact order) with their funnel `steps` (in contact
@@ -45,7 +46,7 @@ pub fn page(rows: &[LedgerRow], steps: &[StepRow], header: bool) -> csv::Result<
             let _ = write!(funnel, ":\"{}\"", time(step.reached_at));
         }
         funnel.push('}');
-        let cells: [Cow<'_, str>; 11] = [
+        let cells: [Cow<'_, str>; 12] = [
             Cow::Borrowed(&row.phone),
             Cow::Borrowed(row.name.as_deref().unwrap_or_default()),
             Cow::Borrowed(&row.state),
@@ -57,6 +58,7 @@ pub fn page(rows: &[LedgerRow], steps: &[StepRow], header: bool) -> csv::Result<
             row.replied_at.map(time).map_or(Cow::Borrowed(""), Cow::Owned),
             Cow::Borrowed(&funnel),
             Cow::Borrowed(row.wamid.as_deref().unwrap_or_default()),
+            Cow::Borrowed(row.time_zone.as_deref().unwrap_or_default()),
         ];
         for cell in &cells {
             out.write_field(neutralise(cell).as_bytes())?;
@@ -130,6 +132,7 @@ mod tests {
             read_at: None,
             replied_at: None,
             wamid: None,
+            time_zone: None,
         }
     }
 
@@ -186,7 +189,8 @@ mod tests {
                 t,
                 "",
                 r#"{"opened":"2026-11-20T10:15:00Z","say \"hi\"":"2026-11-20T10:15:05Z"}"#,
-                "wamid.A"
+                "wamid.A",
+                ""
             ]
         );
         assert_eq!(

@@ -130,3 +130,13 @@ report-requested-notice = The report was requested; it is listed under Reports a
 campaign-pause = Pause
 campaign-pause-confirm = Pause sending “{ $name }”? Nothing more is sent until you resume it.
 campaign-paused-notice = Sending is paused; Resume goes on where it stopped.
+
+## Delivery limits: the messaging limit, quiet hours, reply-aware pacing
+campaign-waiting = Waiting:
+campaign-messaging-limit = Messaging limit (24 h)
+campaign-messaging-limit-use = { $used } of { $limit } users reached
+campaign-messaging-limit-unlimited = unlimited
+campaign-pacing = Reply-aware pacing
+campaign-pacing-now = Sending at { $current } per second (configured { $configured }).
+campaign-pacing-at = When
+campaign-pacing-none = The pace has not changed.

@@ -159,3 +159,23 @@ preview-media-not-uploaded = { $format ->
     [LOCATION] Location header (not uploaded yet)
    *[other] { $kind } header (not uploaded yet)
 }
+
+## Bot step: the support team's capacity and quiet hours
+wizard-capacity-legend = Support team's capacity (optional)
+wizard-capacity-help = The pace slows down, or waits, so the replies the campaign provokes stay within what your team can answer. It never goes above the pace above.
+wizard-capacity-replies = Replies per hour the team can answer
+wizard-capacity-cases = Most inbox cases open at once
+wizard-quiet-legend = Quiet hours (optional)
+wizard-quiet-help = Send only inside this window of each contact's local time (the contact's time zone, else its phone's country's). Contacts outside it wait.
+wizard-quiet-from = Send from
+wizard-quiet-until = Send until
+review-line-capacity = Support capacity
+review-capacity-replies = { $count } replies per hour
+review-capacity-cases = at most { $count } open cases
+review-line-quiet = Quiet hours
+review-quiet-window = sends from { $from } to { $until }, each contact's local time
+review-quiet-open = open now
+review-quiet-closed = waiting
+review-limit = Messaging limit
+review-limit-value = { $used } of { $limit } users reached in the last 24 hours ({ $tier })
+review-limit-days = Under this tier the campaign needs about { $days } days.

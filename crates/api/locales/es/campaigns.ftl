@@ -133,3 +133,13 @@ report-requested-notice = Se ha solicitado el informe; aparece en Informes y se 
 campaign-pause = Pausar
 campaign-pause-confirm = ¿Pausar el envío de «{ $name }»? No se envía nada más hasta que lo reanudes.
 campaign-paused-notice = El envío está en pausa; Reanudar sigue donde se quedó.
+
+## Límites de envío: límite de mensajería, horario de silencio, ritmo según respuestas
+campaign-waiting = En espera:
+campaign-messaging-limit = Límite de mensajería (24 h)
+campaign-messaging-limit-use = { $used } de { $limit } usuarios alcanzados
+campaign-messaging-limit-unlimited = ilimitado
+campaign-pacing = Ritmo según las respuestas
+campaign-pacing-now = Enviando a { $current } por segundo (configurado: { $configured }).
+campaign-pacing-at = Cuándo
+campaign-pacing-none = El ritmo no ha cambiado.

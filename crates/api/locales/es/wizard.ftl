@@ -165,3 +165,23 @@ preview-media-not-uploaded = { $format ->
     [LOCATION] Encabezado con ubicación (aún sin subir)
    *[other] Encabezado { $kind } (aún sin subir)
 }
+
+## Paso del bot: capacidad del equipo de soporte y horario de silencio
+wizard-capacity-legend = Capacidad del equipo de soporte (opcional)
+wizard-capacity-help = El ritmo baja, o espera, para que las respuestas que provoca la campaña no superen lo que tu equipo puede atender. Nunca supera el ritmo indicado arriba.
+wizard-capacity-replies = Respuestas por hora que el equipo puede atender
+wizard-capacity-cases = Máximo de casos de bandeja abiertos a la vez
+wizard-quiet-legend = Horario de silencio (opcional)
+wizard-quiet-help = Enviar solo dentro de esta franja de la hora local de cada contacto (su zona horaria, o la del país de su teléfono). Los contactos fuera de ella esperan.
+wizard-quiet-from = Enviar desde
+wizard-quiet-until = Enviar hasta
+review-line-capacity = Capacidad de soporte
+review-capacity-replies = { $count } respuestas por hora
+review-capacity-cases = como máximo { $count } casos abiertos
+review-line-quiet = Horario de silencio
+review-quiet-window = envía de { $from } a { $until }, hora local de cada contacto
+review-quiet-open = abierto ahora
+review-quiet-closed = en espera
+review-limit = Límite de mensajería
+review-limit-value = { $used } de { $limit } usuarios alcanzados en las últimas 24 horas ({ $tier })
+review-limit-days = Con este nivel la campaña necesita unos { $days } días.

@@ -125,9 +125,8 @@ pub async fn page(
 ) -> Result<Response, Rejection> {
     let org = signed.org();
     let record = campaigns::get(&state.pg, org, id).await?.ok_or(ApiError::NotFound { what: "campaign" })?;
-    let counters = campaigns::stats::counters(&state.pg, id).await?;
     let now = Utc::now();
-    let stats = stats::compute(&record, &counters, now);
+    let stats = stats::of_record(&state, &record).await?;
     let outcome = query.outcome.as_deref().and_then(Outcome::parse);
     let q = query.q.unwrap_or_default().trim().to_owned();
     let reason = query.reason.unwrap_or_default().trim().to_owned();

@@ -201,7 +201,7 @@ fn subjects(payload: &WebhookPayload) -> Vec<Subject> {
             .iter()
             .map(|change| match change {
                 Change::Messages(value) => Subject::Number(value.metadata.phone_number_id.clone()),
-                Change::TemplateStatus(_) | Change::Other { .. } => waba(),
+                Change::TemplateStatus(_) | Change::Capability(_) | Change::Other { .. } => waba(),
             })
             .collect();
         if named.is_empty() {

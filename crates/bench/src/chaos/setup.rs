@@ -41,6 +41,7 @@ waba_id = "{WABA_ID}"
 access_token = "{ACCESS_TOKEN}"
 app_secret = "{APP_SECRET}"
 throughput_per_second = 1000
+messaging_limit_tier = "TIER_UNLIMITED"
 [[wabas]]
 waba_id = "{WABA_ID}"
 [[wabas.templates]]

@@ -10,11 +10,13 @@ use sqlx::{PgConnection, PgExecutor};
 /// carry), for the caller to push as send jobs. Concurrent callers take
 /// disjoint rows (`skip locked`). A recipient queued here whose job is lost
 /// is found again by the sweeper (it stays `queued` in Postgres, the system
-/// of record).
+/// of record). With quiet hours, `zones` names the time zones whose window
+/// is open: only their recipients are queued.
 pub async fn queue_next(
     db: impl PgExecutor<'_>,
     campaign_id: i64,
     limit: i64,
+    zones: Option<&[String]>,
 ) -> sqlx::Result<Vec<crate::recipients::JobKey>> {
     let rows = sqlx::query!(
         r#"with picked as materialized (
@@ -24,6 +26,7 @@ pub async fn queue_next(
                -- planned rows without reading the rest.
                select contact_id from recipients
                where campaign_id = $1 and state = 'planned'
+                 and ($3::text[] is null or time_zone = any($3))
                  and exists (select 1 from campaigns where id = $1 and lifecycle = 'active' and paused_at is null)
                limit $2
                for update skip locked
@@ -33,7 +36,8 @@ pub async fn queue_next(
            where r.campaign_id = $1 and r.contact_id = p.contact_id
            returning r.contact_id, r.dispatch"#,
         campaign_id,
-        limit
+        limit,
+        zones as Option<&[String]>
     )
     .fetch_all(db)
     .await?;

@@ -65,6 +65,10 @@ pub struct CampaignRecord {
     pub pace_per_second: Option<f64>,
     pub pace_per_hour: Option<i32>,
     pub delivery_policy: String,
+    /// Support capacity and quiet hours ([`domain::campaign::DeliveryRules`]).
+    pub delivery_rules: serde_json::Value,
+    /// The number's messaging-limit tier.
+    pub number_messaging_tier: Option<String>,
     pub scheduled_at: Option<DateTime<Utc>>,
     pub launched_at: Option<DateTime<Utc>>,
     pub planned_at: Option<DateTime<Utc>>,
@@ -85,6 +89,11 @@ impl CampaignRecord {
 
     pub fn lifecycle(&self) -> Lifecycle {
         Lifecycle::parse(&self.lifecycle).unwrap_or(Lifecycle::Editable)
+    }
+
+    /// The stored delivery rules; the API only ever stores valid ones.
+    pub fn delivery_rules(&self) -> domain::campaign::DeliveryRules {
+        serde_json::from_value(self.delivery_rules.clone()).unwrap_or_default()
     }
 
     /// The stored bindings; the API only ever stores valid ones.
@@ -160,6 +169,7 @@ pub async fn select(db: impl PgExecutor<'_>, org: OrgId, s: Selection<'_>) -> sq
                   t.header_param_names as "template_header_params?",
                   cp.bindings, cp.header_media_id, m.kind as "media_kind?", m.number_id as "media_number_id?",
                   cp.bot_flow_id, cp.pace_per_second, cp.pace_per_hour, cp.delivery_policy,
+                  cp.delivery_rules, n.messaging_tier as "number_messaging_tier?",
                   cp.scheduled_at, cp.launched_at, cp.planned_at, cp.fully_sent_at, cp.paused_at, cp.pause_reason, cp.pause_code,
                   cp.finished_at, cp.created_at, cp.updated_at
            from campaigns cp

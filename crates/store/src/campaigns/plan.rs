@@ -103,9 +103,26 @@ pub async fn plan(tx: &mut PgConnection, campaign_id: i64) -> sqlx::Result<PlanO
     )
     .execute(&mut *tx)
     .await?;
-    sqlx::query!("update campaigns set planned_at = now(), updated_at = now() where id = $1", campaign_id)
-        .execute(&mut *tx)
-        .await?;
+    // Quiet hours are read in each recipient's local time: the contact's own
+    // zone, else its phone's country's (`phone_time_zone`). The campaign
+    // keeps the distinct zones, so the fan-out knows which are open without
+    // reading the ledger.
+    sqlx::query!(
+        r#"with zoned as (
+               update recipients r
+               set time_zone = coalesce((select c.time_zone from contacts c where c.id = r.contact_id),
+                                        phone_time_zone(r.phone))
+               where r.campaign_id = $1 and r.state = 'planned'
+                 and (select delivery_rules ? 'quiet_hours' from campaigns where id = $1)
+               returning r.time_zone
+           )
+           update campaigns set planned_at = now(), updated_at = now(),
+                  recipient_zones = (select array_agg(distinct time_zone) from zoned)
+           where id = $1"#,
+        campaign_id
+    )
+    .execute(&mut *tx)
+    .await?;
     Ok(PlanOutcome::Planned(counts(tx, campaign_id).await?))
 }
 

@@ -39,6 +39,11 @@ pub struct CampaignChanges {
     pub bot_flow_id: Option<Option<i64>>,
     pub pace_per_second: Option<Option<f64>>,
     pub delivery_policy: Option<String>,
+    /// Delivery rules to set (`support_capacity`, `quiet_hours`), as one
+    /// object merged into the stored ones.
+    pub delivery_rules_set: Option<serde_json::Value>,
+    /// Delivery rules to clear, by name.
+    pub delivery_rules_cleared: Vec<String>,
 }
 
 pub async fn update(tx: &mut PgConnection, org: OrgId, id: i64, c: &CampaignChanges) -> sqlx::Result<()> {
@@ -60,6 +65,7 @@ pub async fn update(tx: &mut PgConnection, org: OrgId, id: i64, c: &CampaignChan
                bot_flow_id = case when $15 then $16 else bot_flow_id end,
                pace_per_second = case when $17 then $18 else pace_per_second end,
                delivery_policy = coalesce($19, delivery_policy),
+               delivery_rules = (delivery_rules - $21::text[]) || coalesce($20, '{}'::jsonb),
                updated_at = now()
            where org_id = $1 and id = $2"#,
         org.0,
@@ -81,6 +87,8 @@ pub async fn update(tx: &mut PgConnection, org: OrgId, id: i64, c: &CampaignChan
         c.pace_per_second.is_some(),
         c.pace_per_second.flatten(),
         c.delivery_policy.as_deref(),
+        c.delivery_rules_set.as_ref(),
+        &c.delivery_rules_cleared,
     )
     .execute(tx)
     .await?;
@@ -161,17 +169,18 @@ pub async fn resolve_test_phones(
 
 /// A new Draft of the organization with the campaign's settings (kind,
 /// number, audience (a fixed one too), test phones, template and bindings, header media, bot
-/// flow, pace, delivery policy) and none of its history; `None` when the
+/// flow, pace, delivery policy and rules) and none of its history; `None` when the
 /// campaign is not the organization's.
 pub async fn clone_as_draft(db: impl PgExecutor<'_>, org: OrgId, id: i64, name: &str) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar!(
         r#"insert into campaigns (org_id, kind, name, number_id, audience_tags, audience_valued_tags, audience_match,
                                   audience_contact_ids, retry_of, test_contact_ids, template_id, bindings,
-                                  header_media_id, bot_flow_id, pace_per_second, pace_per_hour, delivery_policy)
+                                  header_media_id, bot_flow_id, pace_per_second, pace_per_hour, delivery_policy,
+                                  delivery_rules)
            select org_id, kind, $3, number_id, audience_tags, audience_valued_tags, audience_match,
                   audience_contact_ids, retry_of, test_contact_ids, template_id, bindings,
                   header_media_id, bot_flow_id,
-                  pace_per_second, pace_per_hour, delivery_policy
+                  pace_per_second, pace_per_hour, delivery_policy, delivery_rules
            from campaigns where org_id = $1 and id = $2
            returning id"#,
         org.0,
@@ -246,10 +255,11 @@ pub async fn retry_failed(
            )
            insert into campaigns (org_id, kind, name, number_id, audience_contact_ids, test_contact_ids, retry_of,
                                   template_id, bindings, header_media_id, bot_flow_id, pace_per_second,
-                                  pace_per_hour, delivery_policy)
+                                  pace_per_hour, delivery_policy, delivery_rules)
            select s.org_id, s.kind, $3, s.number_id, case when s.kind = 'real' then f.ids end,
                   case when s.kind = 'test' then f.ids else '{}' end, s.id, s.template_id, s.bindings,
-                  s.header_media_id, s.bot_flow_id, s.pace_per_second, s.pace_per_hour, s.delivery_policy
+                  s.header_media_id, s.bot_flow_id, s.pace_per_second, s.pace_per_hour, s.delivery_policy,
+                  s.delivery_rules
            from src s, failed f
            where f.ids is not null
            returning id, cardinality(coalesce(audience_contact_ids, test_contact_ids)) as "contacts!""#,

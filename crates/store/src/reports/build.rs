@@ -116,6 +116,8 @@ pub struct LedgerRow {
     pub read_at: Option<DateTime<Utc>>,
     pub replied_at: Option<DateTime<Utc>>,
     pub wamid: Option<String>,
+    /// The time zone the campaign's quiet hours were read in for this recipient.
+    pub time_zone: Option<String>,
 }
 
 /// Up to `limit` recipients of the campaign after `after_contact`, in
@@ -130,7 +132,7 @@ pub async fn ledger_page(
         LedgerRow,
         r#"select r.contact_id, r.phone, c.name as "name?", r.state, r.reason_code, r.reason, r.reason_key,
                   r.meta_error_code, r.engaged_campaign_id, e.name as "engaged_campaign_name?",
-                  r.sent_at, r.delivered_at, r.read_at, r.replied_at, r.wamid
+                  r.sent_at, r.delivered_at, r.read_at, r.replied_at, r.wamid, r.time_zone
            from recipients r
            -- `c.id > $2` is implied; without it a merge join reads contacts from the first id on every page.
            left join contacts c on c.id = r.contact_id and c.org_id = r.org_id and c.id > $2

@@ -1,10 +1,14 @@
 //! `/_sim/...`: what tests and demos look at, over HTTP. The same data is on
 //! [`crate::Simulator`] for Rust tests.
 
+use std::time::Instant;
+
 use axum::{
     Json, Router,
+    body::Bytes,
     extract::{Path, State as AxumState},
     http::StatusCode,
+    response::{IntoResponse, Response},
     routing::{get, post, put},
 };
 use serde_json::{Value, json};
@@ -12,6 +16,7 @@ use serde_json::{Value, json};
 use super::Shared;
 use crate::{
     config::{FaultsConfig, TemplateConfig},
+    portfolio::{PortfolioView, TierChangeError},
     state::{AcceptedMessage, Delivery},
 };
 
@@ -24,6 +29,61 @@ pub(super) fn router() -> Router<Shared> {
         .route("/_sim/reset", post(reset))
         .route("/_sim/faults", get(faults).put(set_faults))
         .route("/_sim/wabas/{waba_id}/templates", put(set_templates))
+        .route("/_sim/portfolios", get(portfolios))
+        .route("/_sim/portfolios/{business_id}", get(portfolio))
+        .route("/_sim/portfolios/{business_id}/messaging_limit", post(set_messaging_limit))
+}
+
+/// Every business portfolio, in config order, as `GET /_sim/portfolios/{id}` shows it.
+async fn portfolios(AxumState(state): AxumState<Shared>) -> Json<Vec<PortfolioView>> {
+    Json(state.portfolios.views(Instant::now()))
+}
+
+/// The portfolio's tier, limit, window and how many users it reaches now
+/// and refused.
+async fn portfolio(AxumState(state): AxumState<Shared>, Path(business_id): Path<String>) -> Response {
+    match state.portfolios.view(&business_id, Instant::now()) {
+        Some(view) => Json(view).into_response(),
+        None => refuse(&TierChangeError::UnknownPortfolio(business_id)),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct TierChange {
+    tier: String,
+}
+
+/// `{"tier": "TIER_100K"}`: changes the portfolio's tier, as Meta's scaling
+/// does, and sends each of its WABAs Meta's `business_capability_update`
+/// webhook. Answers `{"business_id", "tier", "limit"}` (`limit` null when
+/// unlimited); 404 for an unknown portfolio, 400 for an unknown tier or a
+/// body that is not `{"tier": "..."}`.
+async fn set_messaging_limit(
+    AxumState(state): AxumState<Shared>,
+    Path(business_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let change: TierChange = match serde_json::from_slice(&body) {
+        Ok(change) => change,
+        Err(e) => {
+            let message = format!("expected a body like {{\"tier\": \"TIER_100K\"}}: {e}");
+            return (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response();
+        }
+    };
+    match state.set_messaging_limit(&business_id, &change.tier) {
+        Ok(view) => {
+            Json(json!({"business_id": view.business_id, "tier": view.tier, "limit": view.limit})).into_response()
+        }
+        Err(e) => refuse(&e),
+    }
+}
+
+fn refuse(error: &TierChangeError) -> Response {
+    let status = match error {
+        TierChangeError::UnknownPortfolio(_) => StatusCode::NOT_FOUND,
+        TierChangeError::UnknownTier(_) => StatusCode::BAD_REQUEST,
+    };
+    (status, Json(json!({ "error": error.to_string() }))).into_response()
 }
 
 async fn messages(AxumState(state): AxumState<Shared>) -> Json<Vec<AcceptedMessage>> {

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use super::{
     Shared, bearer,
     paging::{Window, edge_url},
+    select_fields,
 };
 use crate::{config::NumberConfig, error::MetaError, state::State};
 
@@ -39,6 +40,12 @@ pub(super) struct NodeQuery {
     fields: Option<String>,
 }
 
+impl NodeQuery {
+    pub(super) fn fields(&self) -> Option<&str> {
+        self.fields.as_deref()
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub(super) struct ListQuery {
     fields: Option<String>,
@@ -48,18 +55,12 @@ pub(super) struct ListQuery {
 
 /// The known fields named in `fields=` (comma-separated), or the defaults.
 fn requested(fields: Option<&str>) -> Result<Vec<&'static str>, MetaError> {
-    let mut chosen = Vec::new();
-    for name in fields.unwrap_or_default().split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let field = FIELDS.iter().find(|f| **f == name).ok_or_else(|| MetaError::nonexisting_field(name, NODE_TYPE))?;
-        if !chosen.contains(field) {
-            chosen.push(*field);
-        }
-    }
-    Ok(if chosen.is_empty() { DEFAULT_FIELDS.to_vec() } else { chosen })
+    select_fields(fields, FIELDS, DEFAULT_FIELDS, NODE_TYPE)
 }
 
-/// The node with `fields`; Graph always adds `id`.
-fn render(number: &NumberConfig, fields: &[&str]) -> Value {
+/// The node with `fields`; Graph always adds `id`. The messaging limit is
+/// the number's business portfolio's, as it is now.
+fn render(state: &State, number: &NumberConfig, fields: &[&str]) -> Value {
     let mut node = Map::new();
     node.insert("id".to_owned(), json!(number.phone_number_id));
     for field in fields {
@@ -72,7 +73,9 @@ fn render(number: &NumberConfig, fields: &[&str]) -> Value {
             "throughput" => {
                 json!({"level": if number.throughput_per_second <= 80.0 { "STANDARD" } else { "HIGH" }})
             }
-            "whatsapp_business_manager_messaging_limit" => json!(number.messaging_limit_tier),
+            "whatsapp_business_manager_messaging_limit" => json!(
+                state.portfolios.tier_of_waba(&number.waba_id).unwrap_or_else(|| number.messaging_limit_tier.clone())
+            ),
             _ => continue,
         };
         node.insert((*field).to_owned(), value);
@@ -91,7 +94,7 @@ pub(super) fn node(state: &State, number: &NumberConfig, query: NodeQuery, heade
         return MetaError::unsupported_get(&number.phone_number_id).into_response();
     }
     match requested(query.fields.as_deref()) {
-        Ok(fields) => Json(render(number, &fields)).into_response(),
+        Ok(fields) => Json(render(state, number, &fields)).into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -119,7 +122,7 @@ pub(super) async fn list(
         Ok(window) => window,
         Err(e) => return e.into_response(),
     };
-    let data = numbers[window.range()].iter().map(|n| render(n, &fields)).collect();
+    let data = numbers[window.range()].iter().map(|n| render(&state, n, &fields)).collect();
     // `next` keeps the fields asked for; they are known names, safe in a URL.
     let extra = query.fields.as_ref().map(|_| format!("&fields={}", fields.join(","))).unwrap_or_default();
     Json(window.body(data, &edge_url(&headers, &version, &waba_id, "phone_numbers"), &extra)).into_response()

@@ -62,6 +62,8 @@ pub fn config() -> Config {
     });
     config.wabas.push(WabaConfig {
         waba_id: WABA.to_owned(),
+        business_id: None,
+        business_name: None,
         templates: vec![
             template("hello", "APPROVED", "Hi {{1}}, your code is {{2}}"),
             template("paused_promo", "PAUSED", "Hi {{1}}"),

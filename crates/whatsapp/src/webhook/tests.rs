@@ -143,3 +143,21 @@ fn a_known_field_with_a_broken_value_is_an_error() {
     let err = serde_json::from_str::<WebhookPayload>(body).expect_err("metadata is required");
     assert!(err.to_string().contains("metadata"), "{err}");
 }
+
+#[test]
+fn a_business_capability_update_carries_the_portfolios_messaging_limit() {
+    let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","time":1765000042,
+        "changes":[{"field":"business_capability_update","value":{"max_daily_conversation_per_phone":2000,
+        "max_daily_conversations_per_business":100000,"max_phone_numbers_per_business":2,"unknown":true}}]}]}"#;
+    let payload: WebhookPayload = serde_json::from_str(body).unwrap();
+    let Change::Capability(c) = &payload.entry[0].changes[0] else { panic!("{payload:?}") };
+    assert_eq!(
+        (c.max_daily_conversations_per_business, c.max_daily_conversation_per_phone),
+        (Some(100_000), Some(2000))
+    );
+    let unlimited = body.replace("100000", "-1");
+    let payload: WebhookPayload = serde_json::from_str(&unlimited).unwrap();
+    assert!(
+        matches!(&payload.entry[0].changes[0], Change::Capability(c) if c.max_daily_conversations_per_business == Some(-1))
+    );
+}

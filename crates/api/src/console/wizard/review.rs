@@ -52,6 +52,8 @@ struct ForecastView {
     pace: String,
     eta: String,
     finishes_at: String,
+    /// What the delivery limits add: (label, value).
+    limits: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -146,6 +148,25 @@ pub async fn review(
             step: "bot",
         },
     ];
+    let rules = r.delivery_rules();
+    let mut lines = lines;
+    if let Some(c) = rules.support_capacity {
+        let mut parts = Vec::new();
+        if let Some(n) = c.replies_per_hour {
+            parts.push(lang.t1("review-capacity-replies", "count", n));
+        }
+        if let Some(n) = c.max_open_cases {
+            parts.push(lang.t1("review-capacity-cases", "count", n));
+        }
+        lines.push(Line { label: lang.t("review-line-capacity"), value: parts.join(", "), step: "bot" });
+    }
+    if let Some(q) = rules.quiet_hours {
+        lines.push(Line {
+            label: lang.t("review-line-quiet"),
+            value: lang.t2("review-quiet-window", "from", q.send_from, "until", q.send_until),
+            step: "bot",
+        });
+    }
     let preview = match &template {
         Some(t) => preview::for_campaign(&state, org, &r, t).await?,
         None => None,
@@ -153,6 +174,7 @@ pub async fn review(
     let editable = r.lifecycle() == Lifecycle::Editable;
     let forecast = if problems.is_empty() && matches!(r.lifecycle(), Lifecycle::Editable | Lifecycle::Scheduled) {
         let f = forecast::compute(&state, org, id).await?;
+        let limits = forecast_limits(lang, &f);
         Some(ForecastView {
             audience: f.audience,
             will_send: f.will_send,
@@ -174,6 +196,7 @@ pub async fn review(
             },
             eta: duration(f.eta_seconds),
             finishes_at: when(&f.finishes_at),
+            limits,
         })
     } else {
         None
@@ -194,6 +217,40 @@ pub async fn review(
         default_date: (Utc::now() + TimeDelta::days(1)).format("%Y-%m-%d").to_string(),
     };
     Ok((jar, render(&page)).into_response())
+}
+
+/// The forecast's messaging-limit and quiet-hours lines.
+fn forecast_limits(lang: i18n::Lang, f: &forecast::Forecast) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(m) = &f.messaging_limit
+        && let (Some(limit), Some(windows)) = (m.now.limit, m.windows_needed)
+    {
+        let tier = m.now.tier.clone().unwrap_or_else(|| "?".into());
+        let mut value = lang.args(
+            "review-limit-value",
+            &[("used", m.now.used.to_string()), ("limit", limit.to_string()), ("tier", tier)],
+        );
+        if windows > 1 {
+            value.push_str(&format!(
+                " {}",
+                lang.t1("review-limit-days", "days", format!("{:.1}", m.days_needed.unwrap_or_default()))
+            ));
+        }
+        out.push((lang.t("review-limit"), value));
+    }
+    if let Some(q) = &f.quiet_hours {
+        let zones: Vec<String> = q
+            .zones
+            .iter()
+            .take(8)
+            .map(|z| {
+                let state = if z.open_now { lang.t("review-quiet-open") } else { lang.t("review-quiet-closed") };
+                format!("{} {} ({state})", z.contacts, z.time_zone)
+            })
+            .collect();
+        out.push((lang.t("review-line-quiet"), zones.join(", ")));
+    }
+    out
 }
 
 /// "Save as Ready": a complete campaign goes to the list as Ready to launch;

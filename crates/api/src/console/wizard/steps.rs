@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::cookie::CookieJar;
-use domain::campaign::{Binding, Component, DeliveryPolicy, Kind, Source};
+use domain::campaign::{Binding, Component, DeliveryPolicy, Kind, QuietHours, Source, SupportCapacity, TimeOfDay};
 use serde::Deserialize;
 use store::{OrgId, bot_flows, campaigns, campaigns::CampaignRecord, numbers, templates};
 
@@ -95,6 +95,10 @@ struct WizardPage {
     flows: Vec<Choice>,
     pace: String,
     at_least_once: bool,
+    replies_per_hour: String,
+    max_open_cases: String,
+    send_from: String,
+    send_until: String,
 }
 
 fn choices<T>(items: &[T], selected: Option<i64>, f: impl Fn(&T) -> (i64, String)) -> Vec<Choice> {
@@ -121,6 +125,8 @@ fn anchor(field: &str) -> &'static str {
         "header_media_id" => "media",
         "bot_flow_id" => "bot_flow",
         "pace_per_second" => "pace",
+        "support_capacity" => "support_capacity",
+        "quiet_hours" => "quiet_hours",
         _ => "main",
     }
 }
@@ -202,6 +208,10 @@ async fn page(
         preview: None,
         flows: vec![],
         pace: String::new(),
+        replies_per_hour: String::new(),
+        max_open_cases: String::new(),
+        send_from: String::new(),
+        send_until: String::new(),
         at_least_once: false,
     };
     match step {
@@ -245,6 +255,12 @@ async fn page(
             page.flows = choices(&list, record.and_then(|r| r.bot_flow_id), |f| (f.id, f.name.clone()));
             page.pace = record.and_then(|r| r.pace_per_second).map(|p| p.to_string()).unwrap_or_default();
             page.at_least_once = record.is_some_and(|r| r.delivery_policy == DeliveryPolicy::AtLeastOnce.as_str());
+            let rules = record.map(CampaignRecord::delivery_rules).unwrap_or_default();
+            let text = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
+            page.replies_per_hour = text(rules.support_capacity.and_then(|c| c.replies_per_hour));
+            page.max_open_cases = text(rules.support_capacity.and_then(|c| c.max_open_cases));
+            page.send_from = rules.quiet_hours.map(|q| q.send_from.to_string()).unwrap_or_default();
+            page.send_until = rules.quiet_hours.map(|q| q.send_until.to_string()).unwrap_or_default();
         }
         Step::Review => unreachable!("the review has its own page"),
     }
@@ -477,10 +493,51 @@ fn input_of(step: Step, record: &CampaignRecord, fields: &Fields) -> Result<Camp
             } else {
                 DeliveryPolicy::AtMostOnce
             });
+            input.support_capacity = Some(support_capacity(fields)?);
+            input.quiet_hours = Some(quiet_hours(fields)?);
         }
         Step::Review => {}
     }
     Ok(input)
+}
+
+/// The support team's capacity the bot step's two fields give; both empty: none.
+fn support_capacity(fields: &Fields) -> Result<Option<SupportCapacity>, ApiError> {
+    let number = |name: &str| -> Result<Option<u32>, ApiError> {
+        match field(fields, name).map(str::trim).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                ApiError::invalid(
+                    "invalid_support_capacity",
+                    format!("{} must be a whole number, like 120", name.replace('_', " ")),
+                    Some("support_capacity".into()),
+                )
+            }),
+        }
+    };
+    let (replies_per_hour, max_open_cases) = (number("replies_per_hour")?, number("max_open_cases")?);
+    Ok((replies_per_hour.is_some() || max_open_cases.is_some())
+        .then_some(SupportCapacity { replies_per_hour, max_open_cases }))
+}
+
+/// The quiet hours the bot step's two times give; both empty: none.
+fn quiet_hours(fields: &Fields) -> Result<Option<QuietHours>, ApiError> {
+    let time = |name: &str| field(fields, name).map(str::trim).filter(|v| !v.is_empty());
+    match (time("send_from"), time("send_until")) {
+        (None, None) => Ok(None),
+        (Some(from), Some(until)) => {
+            let parse = |t: &str| {
+                t.parse::<TimeOfDay>()
+                    .map_err(|e| ApiError::invalid("invalid_quiet_hours", e, Some("quiet_hours".into())))
+            };
+            Ok(Some(QuietHours { send_from: parse(from)?, send_until: parse(until)? }))
+        }
+        _ => Err(ApiError::invalid(
+            "invalid_quiet_hours",
+            "quiet hours need both the time sending starts and the time it stops",
+            Some("quiet_hours".into()),
+        )),
+    }
 }
 
 /// The bindings the message step's controls describe, for the template saved.

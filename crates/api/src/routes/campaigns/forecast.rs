@@ -9,7 +9,10 @@ use serde::Serialize;
 use store::campaigns::{self, CampaignRecord, SampleContact};
 use utoipa::ToSchema;
 
-use super::{not_found, ready};
+use super::{
+    limits::{self, MessagingLimitView},
+    not_found, ready,
+};
 use crate::{
     auth::Auth,
     error::{ApiError, ApiResult, ErrorBody},
@@ -29,9 +32,19 @@ pub struct Forecast {
     /// One entry per reason (and per key or engaging campaign), largest first.
     pub exclusions: Vec<ExclusionGroup>,
     pub pace: PaceView,
+    /// The number's messaging limit (its business portfolio's), with the
+    /// windows and days sending `will_send` takes under the current tier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messaging_limit: Option<MessagingLimitForecast>,
+    /// Quiet hours: how many of `will_send` are in each time zone, and
+    /// whether their send window is open now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHoursForecast>,
     /// When sending would start: the schedule, or now.
     pub starts_at: DateTime<Utc>,
-    /// How long sending `will_send` contacts takes at the pace.
+    /// How long sending `will_send` contacts takes at the pace, within the
+    /// messaging limit's windows and the quiet hours' share of the day
+    /// (an estimate: replies can slow a campaign with a support capacity).
     pub eta_seconds: i64,
     pub finishes_at: DateTime<Utc>,
     /// How long this forecast took to compute.
@@ -60,6 +73,36 @@ pub struct ExclusionGroup {
 pub struct EngagingCampaign {
     pub id: i64,
     pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagingLimitForecast {
+    #[serde(flatten)]
+    pub now: MessagingLimitView,
+    /// Moving windows the campaign needs (1 when it fits in what remains).
+    pub windows_needed: Option<i64>,
+    /// The same in days of Meta's 24-hour window.
+    pub days_needed: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuietHoursForecast {
+    #[schema(value_type = String)]
+    pub send_from: String,
+    #[schema(value_type = String)]
+    pub send_until: String,
+    pub zones: Vec<ZoneCount>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ZoneCount {
+    /// IANA name: the contact's own time zone, else its phone's country's.
+    pub time_zone: String,
+    pub contacts: i64,
+    pub open_now: bool,
+    /// When its window opens next, if it is closed now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -129,9 +172,52 @@ pub(crate) async fn compute(state: &AppState, org: store::OrgId, id: i64) -> Api
     let excluded = exclusions.iter().map(|e| e.count).sum();
     let pace = pace(&record, state.settings.launch_pace_per_second);
     let starts_at = record.scheduled_at.unwrap_or_else(Utc::now);
+    let rules = record.delivery_rules();
+    let limit_now = limits::messaging_limit(state, id).await?;
     // Rounded to the millisecond first, so 30 contacts at 60/hour is 1800 s, not 1801.
-    let eta_seconds = ((will_send as f64 / pace.contacts_per_second * 1000.0).round() / 1000.0).ceil() as i64;
+    let (eta_seconds, windows_needed) = limits::eta(will_send, pace.contacts_per_second, limit_now.as_ref(), &rules);
+    let messaging_limit = limit_now.map(|now| MessagingLimitForecast {
+        days_needed: windows_needed.map(|n| (n as f64 * now.window_seconds as f64 / 86_400.0 * 100.0).round() / 100.0),
+        windows_needed,
+        now,
+    });
+    let quiet_hours = match rules.quiet_hours {
+        Some(quiet) => {
+            let at = Utc::now();
+            let zones = store::messaging_limit::audience_zones(&state.pg, id).await?;
+            Some(QuietHoursForecast {
+                send_from: quiet.send_from.to_string(),
+                send_until: quiet.send_until.to_string(),
+                zones: zones
+                    .into_iter()
+                    .map(|(time_zone, contacts)| {
+                        let zone = domain::campaign::parse_time_zone(&time_zone).unwrap_or(chrono_tz::UTC);
+                        let opens_in = quiet.opens_in(zone, at);
+                        ZoneCount {
+                            open_now: opens_in.is_zero(),
+                            opens_at: (!opens_in.is_zero())
+                                .then(|| at + TimeDelta::from_std(opens_in).unwrap_or_default()),
+                            time_zone,
+                            contacts,
+                        }
+                    })
+                    .collect(),
+            })
+        }
+        None => None,
+    };
+    // A zone whose window opens later cannot finish before it opens.
+    let last_opening = quiet_hours
+        .iter()
+        .flat_map(|q| &q.zones)
+        .filter_map(|z| z.opens_at)
+        .map(|at| (at - Utc::now()).num_seconds())
+        .max()
+        .unwrap_or(0);
+    let eta_seconds = eta_seconds.max(last_opening + 1);
     Ok(Forecast {
+        messaging_limit,
+        quiet_hours,
         campaign_id: id,
         audience: will_send + excluded,
         will_send,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use domain::{
     Phone, Tag, ValuedTagKey, ValuedTagValue,
-    campaign::{Binding, DeliveryPolicy, Kind, check_pace_per_second},
+    campaign::{Binding, DeliveryPolicy, Kind, QuietHours, SupportCapacity, check_pace_per_second},
 };
 use serde::Deserialize;
 use store::{
@@ -67,6 +67,17 @@ pub struct CampaignInput {
     /// `at_most_once` (default) or `at_least_once`: what to do with a send whose outcome is unknown.
     #[schema(value_type = Option<String>)]
     pub delivery_policy: Option<DeliveryPolicy>,
+    /// Reply-aware pacing: the support team's capacity (`replies_per_hour`
+    /// and/or `max_open_cases`); the send pace adapts so the replies stay
+    /// within it, never above the configured pace. `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<SupportCapacity>)]
+    pub support_capacity: Option<Option<SupportCapacity>>,
+    /// Send only inside this daily window of each contact's local time (the
+    /// contact's `time_zone`, else its phone's country's). `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<QuietHours>)]
+    pub quiet_hours: Option<Option<QuietHours>>,
 }
 
 /// `{"tags": ["vip"], "valued_tags": {"plan": "gold"}, "match": "all"}`.
@@ -128,6 +139,26 @@ impl CampaignInput {
         changes.bot_flow_id = self.bot_flow_id;
         changes.pace_per_second = self.pace_per_second;
         changes.delivery_policy = self.delivery_policy.map(|p| p.as_str().to_owned());
+        let mut set = serde_json::Map::new();
+        match self.support_capacity {
+            Some(Some(capacity)) => {
+                let capacity = capacity.check().map_err(|e| invalid(e.code(), e.to_string(), "support_capacity"))?;
+                set.insert("support_capacity".into(), serde_json::to_value(capacity).map_err(anyhow::Error::from)?);
+            }
+            Some(None) => changes.delivery_rules_cleared.push("support_capacity".into()),
+            None => {}
+        }
+        match self.quiet_hours {
+            Some(Some(quiet)) => {
+                let quiet = quiet.check().map_err(|e| invalid(e.code(), e.to_string(), "quiet_hours"))?;
+                set.insert("quiet_hours".into(), serde_json::to_value(quiet).map_err(anyhow::Error::from)?);
+            }
+            Some(None) => changes.delivery_rules_cleared.push("quiet_hours".into()),
+            None => {}
+        }
+        if !set.is_empty() {
+            changes.delivery_rules_set = Some(serde_json::Value::Object(set));
+        }
         Ok(changes)
     }
 }

@@ -6,6 +6,7 @@ pub(crate) mod forecast;
 mod funnel;
 pub(crate) mod input;
 pub(crate) mod lifecycle;
+pub(crate) mod limits;
 mod recipients;
 pub(crate) mod retry;
 pub(crate) mod stats;

@@ -19,7 +19,10 @@ use serde::Serialize;
 use store::campaigns::{self, CampaignRecord, stats::Counters};
 use utoipa::ToSchema;
 
-use super::not_found;
+use super::{
+    limits::{self, LimitsNow, MessagingLimitView, PacingView, Waiting},
+    not_found,
+};
 use crate::{
     auth::Auth,
     error::{ApiResult, ErrorBody},
@@ -71,6 +74,15 @@ pub struct Stats {
     pub finishes_at: Option<DateTime<Utc>>,
     /// Contacts per ledger state.
     pub states: BTreeMap<String, i64>,
+    /// Why sending waits or goes slower right now (the messaging limit,
+    /// quiet hours, the support team's capacity); empty when it does not.
+    pub waiting: Vec<Waiting>,
+    /// The number's messaging limit (its business portfolio's) and its use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messaging_limit: Option<MessagingLimitView>,
+    /// Reply-aware pacing, for a campaign with a support capacity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pacing: Option<PacingView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -119,18 +131,20 @@ fn pace(record: &CampaignRecord) -> Option<f64> {
     Some(wanted.min(number)).filter(|pace| pace.is_finite())
 }
 
-pub fn compute(record: &CampaignRecord, c: &Counters, now: DateTime<Utc>) -> Stats {
+pub fn compute(record: &CampaignRecord, c: &Counters, limits: LimitsNow, now: DateTime<Utc>) -> Stats {
     let targeted = c.total();
     let excluded = c.state("excluded");
     let could_send = targeted - excluded;
     let received = c.get("delivered");
     let still_queued = c.state("planned") + c.state("queued") + c.state("sending");
     let in_doubt = c.state("in_doubt");
-    let pace_per_second = pace(record);
+    let pace_per_second = limits.pacing.as_ref().map(|p| p.current_per_second).or_else(|| pace(record));
     let running = record.lifecycle() == Lifecycle::Active && record.paused_at.is_none();
+    let rules = record.delivery_rules();
     let eta_seconds = pace_per_second
         .filter(|pace| running && still_queued > 0 && *pace > 0.0)
-        .map(|pace| (still_queued as f64 / pace).ceil() as i64);
+        .map(|pace| limits::eta(still_queued, pace, limits.messaging_limit.as_ref(), &rules).0)
+        .map(|eta| eta.max(limits.quiet_wait.map_or(0, |d| d.as_secs() as i64)));
     Stats {
         campaign_id: record.id,
         lifecycle: record.lifecycle.clone(),
@@ -158,22 +172,41 @@ pub fn compute(record: &CampaignRecord, c: &Counters, now: DateTime<Utc>) -> Sta
         eta_seconds,
         finishes_at: eta_seconds.map(|s| now + TimeDelta::seconds(s)),
         states: c.values.iter().filter_map(|(k, v)| Some((k.strip_prefix("state:")?.to_owned(), *v))).collect(),
+        waiting: limits.waiting,
+        messaging_limit: limits.messaging_limit,
+        pacing: limits.pacing,
     }
+}
+
+/// The statistics of a campaign read already (the console's page).
+pub(crate) async fn of_record(state: &AppState, record: &CampaignRecord) -> ApiResult<Stats> {
+    Ok(with_tag(state, record).await?.0)
 }
 
 /// The campaign's statistics and their ETag; `None` when it is not the organization's.
 async fn load(state: &AppState, org: store::OrgId, id: i64) -> ApiResult<Option<(Stats, String)>> {
     let Some(record) = campaigns::get(&state.pg, org, id).await? else { return Ok(None) };
-    let counters = campaigns::stats::counters(&state.pg, id).await?;
-    // The ETag covers what the counters and the campaign's state say, not
-    // the ETA (which moves with the clock).
+    Ok(Some(with_tag(state, &record).await?))
+}
+
+async fn with_tag(state: &AppState, record: &CampaignRecord) -> ApiResult<(Stats, String)> {
+    let counters = campaigns::stats::counters(&state.pg, record.id).await?;
+    let running = record.lifecycle() == Lifecycle::Active && record.paused_at.is_none();
+    let limits = limits::now(state, record, running, counters.state("planned")).await?;
+    // The ETag covers what the counters, the campaign's state and its limits
+    // say, not the ETA (which moves with the clock).
     let tag = {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (&counters.values, &record.lifecycle, record.paused_at, &record.pause_reason, record.updated_at).hash(&mut h);
+        for w in &limits.waiting {
+            (&w.code, &w.reason).hash(&mut h);
+        }
+        limits.messaging_limit.as_ref().map(|m| m.used).hash(&mut h);
+        limits.pacing.as_ref().map(|p| (p.current_per_second.to_bits(), p.events.len())).hash(&mut h);
         format!("\"{:016x}\"", h.finish())
     };
-    Ok(Some((compute(&record, &counters, Utc::now()), tag)))
+    Ok((compute(record, &counters, limits, Utc::now()), tag))
 }
 
 /// Live statistics, served from counters (O(1) in the campaign's size).

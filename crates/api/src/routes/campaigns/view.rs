@@ -2,7 +2,7 @@
 //! it is a Draft, every reason why.
 
 use chrono::{DateTime, Utc};
-use domain::campaign::{Kind, State};
+use domain::campaign::{Kind, QuietHours, State, SupportCapacity};
 use serde::Serialize;
 use store::campaigns::CampaignRecord;
 use utoipa::ToSchema;
@@ -40,6 +40,10 @@ pub struct CampaignView {
     pub pace_per_second: Option<f64>,
     pub schedule: Option<ScheduleView>,
     pub delivery_policy: String,
+    /// Reply-aware pacing's support capacity, if set.
+    pub support_capacity: Option<SupportCapacity>,
+    /// The daily send window in each contact's local time, if set.
+    pub quiet_hours: Option<QuietHours>,
     pub launched_at: Option<DateTime<Utc>>,
     pub fully_sent_at: Option<DateTime<Utc>>,
     pub paused_at: Option<DateTime<Utc>>,
@@ -85,6 +89,7 @@ impl From<CampaignRecord> for CampaignView {
         let problems = r.problems();
         let state = State::derive(r.lifecycle(), &problems);
         let kind = r.kind();
+        let rules = r.delivery_rules();
         let template = match (r.template_id, r.template_name, r.template_language, r.template_status) {
             (Some(id), Some(name), Some(language), Some(status)) => {
                 Some(TemplateSummary { id, name, language, status })
@@ -121,6 +126,8 @@ impl From<CampaignRecord> for CampaignView {
             pace_per_second: r.pace_per_second,
             schedule,
             delivery_policy: r.delivery_policy,
+            support_capacity: rules.support_capacity,
+            quiet_hours: rules.quiet_hours,
             launched_at: r.launched_at,
             fully_sent_at: r.fully_sent_at,
             paused_at: r.paused_at,

@@ -239,6 +239,7 @@ struct Columns {
     name: Option<usize>,
     wa_id: Option<usize>,
     tags: Option<usize>,
+    time_zone: Option<usize>,
     valued: Vec<(usize, ValuedTagKey)>,
 }
 
@@ -252,7 +253,7 @@ impl Columns {
                 None,
             ));
         }
-        let (mut phone, mut name, mut wa_id, mut tags) = (None, None, None, None);
+        let (mut phone, mut name, mut wa_id, mut tags, mut time_zone) = (None, None, None, None, None);
         let mut valued: Vec<(usize, ValuedTagKey)> = Vec::new();
         let mut valued_keys = std::collections::HashSet::new();
         let mut names = Vec::with_capacity(header.len());
@@ -265,6 +266,7 @@ impl Columns {
                 "name" => &mut name,
                 "wa_id" => &mut wa_id,
                 "tags" => &mut tags,
+                "time_zone" => &mut time_zone,
                 lower if lower.starts_with(VALUED_TAG_COLUMN) => {
                     let key = ValuedTagKey::parse(&column[VALUED_TAG_COLUMN.len()..])
                         .map_err(|e| header_error("invalid_column", format!("column {column:?}: {e}")))?;
@@ -277,7 +279,7 @@ impl Columns {
                 _ => {
                     return Err(header_error(
                         "unknown_column",
-                        format!("unknown column {column:?}; expected phone, name, wa_id, tags or vt:<key>"),
+                        format!("unknown column {column:?}; expected phone, name, wa_id, tags, time_zone or vt:<key>"),
                     ));
                 }
             };
@@ -286,7 +288,7 @@ impl Columns {
             }
         }
         let phone = phone.ok_or_else(|| header_error("missing_column", "the header has no `phone` column".into()))?;
-        Ok(Self { names, phone, name, wa_id, tags, valued })
+        Ok(Self { names, phone, name, wa_id, tags, time_zone, valued })
     }
 
     fn contact(&self, r: &StringRecord) -> Result<ContactUpsert, super::input::FieldError> {
@@ -305,6 +307,7 @@ impl Columns {
             cell(Some(self.phone)).unwrap_or(""),
             cell(self.name),
             cell(self.wa_id),
+            cell(self.time_zone),
             || cell(self.tags).map_or_else(|| Ok(TagList::default()), TagList::parse_delimited),
             || {
                 let mut tags = ValuedTags::default();

@@ -29,6 +29,10 @@ pub struct ContactInput {
     /// Valued tags to set (`{"customer_id": "123"}`); other keys are kept.
     #[serde(default)]
     pub valued_tags: BTreeMap<String, String>,
+    /// IANA time zone (e.g. `America/Bogota`) for quiet hours; absent keeps
+    /// the stored one, and without one the phone's country's is used.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 /// Why one field of one contact was refused.
@@ -51,6 +55,7 @@ impl ContactInput {
             &self.phone,
             self.name.as_deref(),
             self.wa_id.as_deref(),
+            self.time_zone.as_deref(),
             || TagList::parse(self.tags.iter().map(String::as_str)),
             || ValuedTags::parse(self.valued_tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
         )
@@ -63,6 +68,7 @@ pub fn validate_parts(
     phone: &str,
     name: Option<&str>,
     wa_id: Option<&str>,
+    time_zone: Option<&str>,
     tags: impl FnOnce() -> Result<TagList, domain::DomainError>,
     valued_tags: impl FnOnce() -> Result<ValuedTags, domain::DomainError>,
 ) -> Result<ContactUpsert, FieldError> {
@@ -71,7 +77,16 @@ pub fn validate_parts(
     let wa_id = parse_wa_id(wa_id)?;
     let tags = tags().map_err(|e| FieldError::domain("tags", &e))?;
     let valued_tags = valued_tags().map_err(|e| FieldError::domain("valued_tags", &e))?;
-    Ok(ContactUpsert { phone, wa_id, name, tags, valued_tags })
+    let time_zone = match time_zone.map(str::trim).filter(|z| !z.is_empty()) {
+        Some(zone) => Some(
+            domain::campaign::parse_time_zone(zone)
+                .map_err(|e| FieldError { field: "time_zone".into(), code: e.code(), message: e.to_string() })?
+                .name()
+                .to_owned(),
+        ),
+        None => None,
+    };
+    Ok(ContactUpsert { phone, wa_id, name, tags, valued_tags, time_zone })
 }
 
 fn parse_name(name: Option<&str>) -> Result<Option<String>, FieldError> {
