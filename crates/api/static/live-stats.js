@@ -12,7 +12,10 @@
   source.addEventListener("stats", function (event) {
     const stats = JSON.parse(event.data);
     document.querySelectorAll("[data-stat]").forEach(function (el) {
-      const value = stats[el.getAttribute("data-stat")];
+      // A dotted name reads a nested field (`messaging_limit.used`).
+      const value = el.getAttribute("data-stat").split(".").reduce(function (v, key) {
+        return v === null || v === undefined ? v : v[key];
+      }, stats);
       el.textContent = value === null || value === undefined ? "—" : String(value);
     });
     const finishes = section.querySelector("[data-stat-finishes-at]");

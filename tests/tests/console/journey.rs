@@ -245,6 +245,13 @@ async fn an_operator_builds_a_campaign_in_the_wizard_sends_it_watches_it_live_an
                 && browser.try_text("[data-stat=progress_pct]").await.as_deref() == Some("100")
         })
         .await;
+    // The messaging limit's use moves live too: three distinct phones were
+    // queued (the test send's contact is among them; the fourth was excluded).
+    browser
+        .wait_for(10, "the messaging limit's use, live", || async {
+            browser.try_text("[data-stat='messaging_limit.used']").await.as_deref() == Some("3")
+        })
+        .await;
     let same_page = c.execute("return window.notReloaded === true;", vec![]).await.unwrap();
     assert_eq!(same_page, json!(true), "the numbers moved without a reload (server-sent events)");
     assert_eq!(browser.text("[data-stat=could_send]").await, "3", "received of the contacts we could send to");

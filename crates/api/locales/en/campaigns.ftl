@@ -134,7 +134,7 @@ campaign-paused-notice = Sending is paused; Resume goes on where it stopped.
 ## Delivery limits: the messaging limit, quiet hours, reply-aware pacing
 campaign-waiting = Waiting:
 campaign-messaging-limit = Messaging limit (24 h)
-campaign-messaging-limit-use = { $used } of { $limit } users reached
+campaign-messaging-limit-users = users reached
 campaign-messaging-limit-unlimited = unlimited
 campaign-pacing = Reply-aware pacing
 campaign-pacing-now = Sending at { $current } per second (configured { $configured }).

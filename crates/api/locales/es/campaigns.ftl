@@ -137,7 +137,7 @@ campaign-paused-notice = El envío está en pausa; Reanudar sigue donde se qued�
 ## Límites de envío: límite de mensajería, horario de silencio, ritmo según respuestas
 campaign-waiting = En espera:
 campaign-messaging-limit = Límite de mensajería (24 h)
-campaign-messaging-limit-use = { $used } de { $limit } usuarios alcanzados
+campaign-messaging-limit-users = usuarios alcanzados
 campaign-messaging-limit-unlimited = ilimitado
 campaign-pacing = Ritmo según las respuestas
 campaign-pacing-now = Enviando a { $current } por segundo (configurado: { $configured }).
