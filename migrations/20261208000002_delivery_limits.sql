@@ -23,6 +23,8 @@ create table portfolio_reach (
     primary key (org_id, portfolio_id, phone)
 );
 create index portfolio_reach_window on portfolio_reach (org_id, portfolio_id, reached_at);
+-- The tick's pruning finds expired reaches of every portfolio by time.
+create index portfolio_reach_expiry on portfolio_reach (reached_at);
 
 -- Meta refused a send for the messaging limit although the budget had room
 -- (another sender shares the portfolio, or the tier went down): the
