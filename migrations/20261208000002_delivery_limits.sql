@@ -10,6 +10,11 @@
 alter table wa_numbers
     add column portfolio_id    text,          -- Meta's owner_business_info.id of the number's WABA
     add column tier_checked_at timestamptz;   -- the tier was last read from Meta; null: read it soon
+-- A number registered before portfolios were read is budgeted on its own WABA
+-- (as the API records a WABA whose owner Meta does not show) until its next
+-- verification with Meta reads the owner.
+update wa_numbers set portfolio_id = 'waba:' || waba_id;
+alter table wa_numbers alter column portfolio_id set not null;
 
 -- Who each organization reached through each portfolio, when last: a phone
 -- counts against the limit while `reached_at` is inside the window. Written

@@ -58,9 +58,8 @@ async fn pipeline(config: &WorkerConfig, name: &str, pg: store::PgPool) -> anyho
         cipher,
         cloud,
         limiter: ratelimit::Limiter::new(redis.clone(), config.queue_prefix.clone()),
-        // An hour of a 24-hour window: the same share of a compressed one.
         policy: RetryPolicy {
-            limit_hold: Duration::from_secs(config.messaging_limit_window_secs.div_ceil(24)),
+            limit_hold: RetryPolicy::limit_hold_for(Duration::from_secs(config.messaging_limit_window_secs)),
             ..RetryPolicy::default()
         },
     };

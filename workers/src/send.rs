@@ -48,12 +48,18 @@ impl Default for RetryPolicy {
             max_attempts: 8,
             max_limiter_wait: Duration::from_secs(10),
             throttle_pause: Duration::from_secs(2),
-            limit_hold: Duration::from_secs(3_600),
+            limit_hold: Self::limit_hold_for(Duration::from_secs(86_400)),
         }
     }
 }
 
 impl RetryPolicy {
+    /// The hold after a messaging-limit refusal for a messaging window:
+    /// an hour of a day, the same share of a compressed one.
+    pub fn limit_hold_for(window: Duration) -> Duration {
+        window / 24
+    }
+
     /// The delay before attempt `attempt + 1`: base × 2^(attempt − 1), capped.
     pub fn backoff(&self, attempt: i32) -> Duration {
         let doublings = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(20);

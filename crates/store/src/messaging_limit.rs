@@ -58,14 +58,11 @@ pub async fn budget(
     window: Duration,
 ) -> sqlx::Result<Budget> {
     let row = sqlx::query!(
-        r#"select (select count(*) from portfolio_reach
-                   where org_id = $1 and portfolio_id = $2 and reached_at > now() - make_interval(secs => $3))
-                      as "used!",
-                  (select min(reached_at) from portfolio_reach
-                   where org_id = $1 and portfolio_id = $2 and reached_at > now() - make_interval(secs => $3))
-                      as oldest,
+        r#"select count(*) as "used!", min(reached_at) as oldest,
                   (select held_until from portfolio_holds
-                   where org_id = $1 and portfolio_id = $2 and held_until > now()) as held_until"#,
+                   where org_id = $1 and portfolio_id = $2 and held_until > now()) as held_until
+           from portfolio_reach
+           where org_id = $1 and portfolio_id = $2 and reached_at > now() - make_interval(secs => $3)"#,
         org_id,
         portfolio_id,
         window.as_secs_f64()
@@ -189,7 +186,7 @@ pub struct CampaignLimits {
 pub async fn of_campaign(db: impl PgExecutor<'_>, campaign_id: i64) -> sqlx::Result<Option<CampaignLimits>> {
     sqlx::query_as!(
         CampaignLimits,
-        r#"select cp.org_id, coalesce(n.portfolio_id, 'waba:' || n.waba_id) as "portfolio_id!", n.messaging_tier,
+        r#"select cp.org_id, n.portfolio_id, n.messaging_tier,
                   cp.recipient_zones
            from campaigns cp join wa_numbers n on n.id = cp.number_id
            where cp.id = $1"#,

@@ -24,7 +24,7 @@ pub struct Number {
     pub messaging_tier: Option<String>,
     /// The business portfolio that owns the number's WABA (Meta's
     /// `owner_business_info.id`; `waba:<id>` when Meta did not say).
-    pub portfolio_id: Option<String>,
+    pub portfolio_id: String,
     /// When the tier was last read from Meta (on registration, periodically,
     /// and after a `business_capability_update` webhook).
     pub tier_checked_at: Option<DateTime<Utc>>,
@@ -240,7 +240,7 @@ pub async fn claim_tier_checks(
 pub async fn tier_stale(db: impl PgExecutor<'_>, phone_number_id: &str) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar!(
         r#"update wa_numbers set tier_checked_at = null
-           where phone_number_id = $1 returning coalesce(portfolio_id, 'waba:' || waba_id) as "portfolio!""#,
+           where phone_number_id = $1 returning portfolio_id"#,
         phone_number_id
     )
     .fetch_optional(db)

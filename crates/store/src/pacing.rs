@@ -80,12 +80,10 @@ pub async fn observe(
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision<'a> {
     /// The pace to send at (the configured one when not slowed).
-    pub paced_per_second: Option<f64>,
+    pub pace_per_second: f64,
     /// Why it is below the configured pace; `None` at the configured pace.
     pub code: Option<&'a str>,
     pub reason: Option<&'a str>,
-    /// The pace recorded in the history (the configured one when not slowed).
-    pub pace_per_second: f64,
 }
 
 /// Sets the campaign's pace; when `record` (the reason or the pace changed
@@ -99,13 +97,12 @@ pub async fn set(db: &crate::PgPool, campaign_id: i64, decision: &Decision<'_>, 
                returning id
            )
            insert into campaign_pacing_events (campaign_id, code, reason, pace_per_second)
-           select id, coalesce($3, 'configured_pace'), coalesce($4, 'back at the configured pace'), $5
-           from changed where $6"#,
+           select id, coalesce($3, 'configured_pace'), coalesce($4, 'back at the configured pace'), $2
+           from changed where $5"#,
         campaign_id,
-        decision.paced_per_second,
+        decision.pace_per_second,
         decision.code,
         decision.reason,
-        decision.pace_per_second,
         record
     )
     .execute(db)

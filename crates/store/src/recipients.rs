@@ -379,7 +379,7 @@ pub async fn send_limits(db: impl PgExecutor<'_>, campaign_id: i64) -> sqlx::Res
         SendLimits,
         r#"select cp.org_id, n.id as number_id, n.phone_number_id, n.access_token_enc, n.throughput_per_sec,
                   cp.pace_per_second, cp.pace_per_hour, cp.paced_per_second,
-                  coalesce(n.portfolio_id, 'waba:' || n.waba_id) as "portfolio_id!", n.messaging_tier,
+                  n.portfolio_id, n.messaging_tier,
                   cp.delivery_rules, cp.recipient_zones
            from campaigns cp join wa_numbers n on n.id = cp.number_id
            where cp.id = $1 and cp.lifecycle = 'active' and cp.paused_at is null"#,

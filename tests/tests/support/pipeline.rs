@@ -31,8 +31,10 @@ pub async fn pipeline_with(app: &TestApp, change: impl FnOnce(&mut Settings)) ->
         cipher: app.state.cipher.clone(),
         cloud: app.state.cloud.clone(),
         limiter: ratelimit::Limiter::new(redis.clone(), ns.clone()),
-        // As the worker does: a messaging-limit refusal holds an hour of a 24-hour window.
-        policy: RetryPolicy { limit_hold: settings.messaging_window / 24, ..RetryPolicy::default() },
+        policy: RetryPolicy {
+            limit_hold: RetryPolicy::limit_hold_for(settings.messaging_window),
+            ..RetryPolicy::default()
+        },
     };
     let policy = ReplyPolicy { base: Duration::from_millis(50), allow_private: true, ..ReplyPolicy::default() };
     let replier = Replier::new(app.pg.clone(), app.state.cipher.clone(), policy).expect("reply client");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use domain::{
-    campaign::{DeliveryRules, QuietHours, parse_time_zone},
+    campaign::{DeliveryRules, QuietHours, zone_or_utc},
     messaging_limit::{self, Limit},
 };
 use queue::{
@@ -128,10 +128,9 @@ impl Pipeline {
     }
 }
 
-/// The recipients' time zones whose send window is open at `now`. A zone
-/// this build does not know is read as UTC.
+/// The recipients' time zones whose send window is open at `now`.
 pub(crate) fn open_zones(quiet: QuietHours, zones: &[String], now: DateTime<Utc>) -> Vec<String> {
-    zones.iter().filter(|z| quiet.is_open_in(parse_time_zone(z).unwrap_or(chrono_tz::UTC), now)).cloned().collect()
+    zones.iter().filter(|z| quiet.is_open_in(zone_or_utc(z), now)).cloned().collect()
 }
 
 /// The send workers' share of the fan-out: the tick tops each window up

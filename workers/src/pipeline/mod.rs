@@ -275,6 +275,7 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
     }
     if s.scheduler {
         tasks.spawn(scheduler::trim_dead_letters(pipeline.clone(), stop.clone()));
+        tasks.spawn(limits::refresh_tiers(pipeline.clone(), stop.clone()));
         let (p, stop) = (pipeline.clone(), stop.clone());
         tasks.spawn(async move {
             let routes = [

@@ -16,8 +16,12 @@ use store::{
 
 use super::Pipeline;
 
-/// A change of pace smaller than this share is not written (nor told).
+/// A change of pace larger than this share (or of its reason) is recorded in
+/// the campaign's pacing history.
 const NOTABLE_CHANGE: f64 = 0.25;
+
+/// A change of pace smaller than this share is not even written.
+const UNWRITTEN_CHANGE: f64 = 0.05;
 
 /// From this share of the capacity on, the pace slows down towards zero at
 /// the capacity: replies settle between it and the capacity.
@@ -37,14 +41,13 @@ impl Pipeline {
             // Always a pace, the configured one when not slowed: until the
             // first decision the fan-out sends nothing (see `fan_out`).
             let now = paced.unwrap_or(configured);
-            let notable = c.pacing_code.as_deref() != code
-                || c.paced_per_second
-                    .is_none_or(|before| (now - before).abs() > NOTABLE_CHANGE * before.max(now).max(f64::EPSILON));
-            if !notable && c.paced_per_second.is_some_and(|before| (now - before).abs() <= 0.05 * before.max(now)) {
+            // How much the pace moved since the last decision (none before the first).
+            let moved = c.paced_per_second.map(|before| (now - before).abs() / before.max(now).max(f64::EPSILON));
+            let notable = c.pacing_code.as_deref() != code || moved.is_none_or(|m| m > NOTABLE_CHANGE);
+            if !notable && moved.is_some_and(|m| m <= UNWRITTEN_CHANGE) {
                 continue;
             }
-            let decision =
-                Decision { paced_per_second: Some(now), code, reason: reason.as_deref(), pace_per_second: now };
+            let decision = Decision { pace_per_second: now, code, reason: reason.as_deref() };
             pacing::set(&self.pg, c.id, &decision, notable).await?;
             if notable {
                 tracing::info!(

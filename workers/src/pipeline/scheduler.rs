@@ -59,7 +59,7 @@ impl Pipeline {
             ("checking Redis for lost data", self.check_epoch().await),
             ("sweeping", self.sweep().await),
             ("re-pushing lost work", self.repush_lost().await),
-            ("reading messaging tiers", self.messaging_limits().await),
+            ("forgetting reaches past the messaging window", self.prune_reaches().await),
             ("pacing by replies", self.pace_by_replies().await),
             ("fanning out", self.fan_out_all().await),
             ("marking fully sent", campaigns::mark_fully_sent(&self.pg).await.map(drop).map_err(Into::into)),

@@ -14,7 +14,7 @@ pub use exclusion::Exclusion;
 pub use pace::{MAX_CONTACTS_PER_HOUR, MAX_PACE_PER_SECOND, PaceError, check_contacts_per_hour, check_pace_per_second};
 pub use readiness::{Audience, HeaderFormat, MediaRef, Problem, Snapshot, TemplateRef, problems};
 pub use render::{FrozenValues, Param, render};
-pub use rules::{DeliveryRules, QuietHours, RulesError, SupportCapacity, TimeOfDay, parse_time_zone};
+pub use rules::{DeliveryRules, QuietHours, RulesError, SupportCapacity, TimeOfDay, parse_time_zone, zone_or_utc};
 
 /// Real campaigns reach production audiences; test campaigns pilot the same
 /// message to a few chosen contacts.

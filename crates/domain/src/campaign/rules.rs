@@ -162,6 +162,12 @@ impl<'de> Deserialize<'de> for TimeOfDay {
     }
 }
 
+/// The zone quiet hours are read in for a stored zone name: one this build
+/// does not know (a newer tz database wrote it) is read as UTC.
+pub fn zone_or_utc(name: &str) -> Tz {
+    parse_time_zone(name).unwrap_or(chrono_tz::UTC)
+}
+
 /// An IANA time zone name, as contacts carry it.
 pub fn parse_time_zone(name: &str) -> Result<Tz, RulesError> {
     if name.len() > 64 {

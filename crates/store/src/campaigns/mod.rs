@@ -67,8 +67,6 @@ pub struct CampaignRecord {
     pub delivery_policy: String,
     /// Support capacity and quiet hours ([`domain::campaign::DeliveryRules`]).
     pub delivery_rules: serde_json::Value,
-    /// The number's messaging-limit tier.
-    pub number_messaging_tier: Option<String>,
     pub scheduled_at: Option<DateTime<Utc>>,
     pub launched_at: Option<DateTime<Utc>>,
     pub planned_at: Option<DateTime<Utc>>,
@@ -169,7 +167,7 @@ pub async fn select(db: impl PgExecutor<'_>, org: OrgId, s: Selection<'_>) -> sq
                   t.header_param_names as "template_header_params?",
                   cp.bindings, cp.header_media_id, m.kind as "media_kind?", m.number_id as "media_number_id?",
                   cp.bot_flow_id, cp.pace_per_second, cp.pace_per_hour, cp.delivery_policy,
-                  cp.delivery_rules, n.messaging_tier as "number_messaging_tier?",
+                  cp.delivery_rules,
                   cp.scheduled_at, cp.launched_at, cp.planned_at, cp.fully_sent_at, cp.paused_at, cp.pause_reason, cp.pause_code,
                   cp.finished_at, cp.created_at, cp.updated_at
            from campaigns cp

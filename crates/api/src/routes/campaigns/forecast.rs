@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use axum::{Json, extract::State};
 use chrono::{DateTime, TimeDelta, Utc};
-use domain::campaign::{Exclusion, Lifecycle};
+use domain::campaign::{Exclusion, Lifecycle, zone_or_utc};
 use serde::Serialize;
 use store::campaigns::{self, CampaignRecord, SampleContact};
 use utoipa::ToSchema;
@@ -181,40 +181,34 @@ pub(crate) async fn compute(state: &AppState, org: store::OrgId, id: i64) -> Api
         windows_needed,
         now,
     });
-    let quiet_hours = match rules.quiet_hours {
+    let (quiet_hours, last_opening) = match rules.quiet_hours {
         Some(quiet) => {
             let at = Utc::now();
-            let zones = store::messaging_limit::audience_zones(&state.pg, id).await?;
-            Some(QuietHoursForecast {
+            let zones: Vec<(ZoneCount, std::time::Duration)> = store::messaging_limit::audience_zones(&state.pg, id)
+                .await?
+                .into_iter()
+                .map(|(time_zone, contacts)| {
+                    let opens_in = quiet.opens_in(zone_or_utc(&time_zone), at);
+                    let opens_at =
+                        (!opens_in.is_zero()).then(|| at + TimeDelta::from_std(opens_in).unwrap_or_default());
+                    (ZoneCount { open_now: opens_in.is_zero(), opens_at, time_zone, contacts }, opens_in)
+                })
+                .collect();
+            let last_opening = zones.iter().map(|(_, opens_in)| *opens_in).max();
+            let forecast = QuietHoursForecast {
                 send_from: quiet.send_from.to_string(),
                 send_until: quiet.send_until.to_string(),
-                zones: zones
-                    .into_iter()
-                    .map(|(time_zone, contacts)| {
-                        let zone = domain::campaign::parse_time_zone(&time_zone).unwrap_or(chrono_tz::UTC);
-                        let opens_in = quiet.opens_in(zone, at);
-                        ZoneCount {
-                            open_now: opens_in.is_zero(),
-                            opens_at: (!opens_in.is_zero())
-                                .then(|| at + TimeDelta::from_std(opens_in).unwrap_or_default()),
-                            time_zone,
-                            contacts,
-                        }
-                    })
-                    .collect(),
-            })
+                zones: zones.into_iter().map(|(zone, _)| zone).collect(),
+            };
+            (Some(forecast), last_opening)
         }
-        None => None,
+        None => (None, None),
     };
     // A zone whose window opens later cannot finish before it opens.
-    let last_opening = quiet_hours
-        .iter()
-        .flat_map(|q| &q.zones)
-        .filter_map(|z| z.opens_at)
-        .map(|at| (at - Utc::now()).num_seconds())
-        .max()
-        .unwrap_or(0);
-    let eta_seconds = eta_seconds.max(last_opening + 1);
+    let eta_seconds = match last_opening {
+        Some(wait) if !wait.is_zero() => eta_seconds.max(wait.as_secs() as i64 + 1),
+        _ => eta_seconds,
+    };
     Ok(Forecast {
         messaging_limit,
         quiet_hours,

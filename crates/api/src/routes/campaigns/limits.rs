@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::{
-    campaign::{DeliveryRules, QuietHours, parse_time_zone},
+    campaign::{DeliveryRules, QuietHours, zone_or_utc},
     messaging_limit::{self, Limit},
 };
 use serde::Serialize;
@@ -71,79 +71,78 @@ pub struct LimitsNow {
 
 /// The portfolio's budget for a campaign's number; `None` without a number.
 pub async fn messaging_limit(state: &AppState, campaign_id: i64) -> ApiResult<Option<MessagingLimitView>> {
-    let Some(of) = budget::of_campaign(&state.pg, campaign_id).await? else { return Ok(None) };
-    let window = state.settings.messaging_window;
-    let limit = match messaging_limit::limit_of(of.messaging_tier.as_deref()) {
-        Limit::Users(n) => i64::from(n),
-        Limit::Unlimited => {
-            return Ok(Some(MessagingLimitView {
-                tier: of.messaging_tier,
-                limit: None,
-                used: 0,
-                remaining: None,
-                window_seconds: window.as_secs(),
-                next_capacity_at: None,
-            }));
-        }
-    };
-    let b = budget::budget(&state.pg, of.org_id, &of.portfolio_id, limit, window).await?;
-    Ok(Some(MessagingLimitView {
-        tier: of.messaging_tier,
-        limit: Some(limit),
-        used: b.used,
-        remaining: Some(b.remaining()),
-        window_seconds: window.as_secs(),
-        next_capacity_at: b.resumes_at(),
-    }))
+    match budget::of_campaign(&state.pg, campaign_id).await? {
+        Some(of) => Ok(Some(messaging_limit_of(state, of.org_id, &of.portfolio_id, of.messaging_tier).await?)),
+        None => Ok(None),
+    }
 }
 
-/// The limits of a running campaign with `planned` recipients not yet queued.
-pub async fn now(state: &AppState, record: &CampaignRecord, running: bool, planned: i64) -> ApiResult<LimitsNow> {
+async fn messaging_limit_of(
+    state: &AppState,
+    org_id: i64,
+    portfolio_id: &str,
+    tier: Option<String>,
+) -> ApiResult<MessagingLimitView> {
+    let window = state.settings.messaging_window;
+    let mut view = MessagingLimitView {
+        tier,
+        limit: None,
+        used: 0,
+        remaining: None,
+        window_seconds: window.as_secs(),
+        next_capacity_at: None,
+    };
+    if let Limit::Users(n) = messaging_limit::limit_of(view.tier.as_deref()) {
+        let b = budget::budget(&state.pg, org_id, portfolio_id, i64::from(n), window).await?;
+        (view.limit, view.used, view.remaining, view.next_capacity_at) =
+            (Some(i64::from(n)), b.used, Some(b.remaining()), b.resumes_at());
+    }
+    Ok(view)
+}
+
+/// The limits of a campaign with `planned` recipients not yet queued;
+/// `running` when it is active and not paused, `configured` its pace.
+pub async fn now(
+    state: &AppState,
+    record: &CampaignRecord,
+    running: bool,
+    planned: i64,
+    configured: Option<f64>,
+) -> ApiResult<LimitsNow> {
     let rules = record.delivery_rules();
     let mut out = LimitsNow::default();
-    if record.number_id.is_none() {
-        return Ok(out);
-    }
-    out.messaging_limit = messaging_limit(state, record.id).await?;
-    if let Some(m) = &out.messaging_limit
-        && running
-        && planned > 0
-        && m.remaining == Some(0)
-    {
-        let used = m.used;
-        let limit = m.limit.unwrap_or_default();
+    let Some(of) = budget::of_campaign(&state.pg, record.id).await? else { return Ok(out) };
+    let limit = messaging_limit_of(state, of.org_id, &of.portfolio_id, of.messaging_tier).await?;
+    let waiting_now = running && planned > 0;
+    if waiting_now && limit.remaining == Some(0) {
+        let (used, max) = (limit.used, limit.limit.unwrap_or_default());
         let at =
-            m.next_capacity_at.map_or_else(|| "soon".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+            limit.next_capacity_at.map_or_else(|| "soon".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
         out.waiting.push(Waiting {
             code: "messaging_limit".into(),
-            reason: format!("waiting for the messaging limit: {used} of {limit} used, next capacity at {at}"),
-            until: m.next_capacity_at,
+            reason: format!("waiting for the messaging limit: {used} of {max} used, next capacity at {at}"),
+            until: limit.next_capacity_at,
         });
     }
+    out.messaging_limit = Some(limit);
     if let Some(quiet) = rules.quiet_hours
-        && running
-        && planned > 0
+        && waiting_now
     {
-        let zones =
-            budget::of_campaign(&state.pg, record.id).await?.and_then(|l| l.recipient_zones).unwrap_or_default();
-        if let Some(w) = quiet_waiting(quiet, &zones, Utc::now()) {
-            out.waiting.push(w);
-        }
+        let zones = of.recipient_zones.unwrap_or_default();
+        let now = Utc::now();
+        out.quiet_wait = zones.iter().map(|z| quiet.opens_in(zone_or_utc(z), now)).max();
+        out.waiting.extend(quiet_waiting(quiet, &zones, now));
     }
-    if rules.support_capacity.is_some() {
+    if rules.support_capacity.is_some()
+        && let Some(configured) = configured
+    {
         let p = pacing::of_campaign(&state.pg, record.id, 20).await?;
-        let configured = store::recipients::configured_pace(
-            record.pace_per_hour,
-            record.pace_per_second,
-            record.number_throughput_per_sec.unwrap_or(80),
-        );
-        let current = p.paced_per_second.map_or(configured, |paced| paced.min(configured));
         if running && let (Some(code), Some(reason)) = (&p.code, &p.reason) {
             out.waiting.push(Waiting { code: code.clone(), reason: reason.clone(), until: None });
         }
         out.pacing = Some(PacingView {
             configured_per_second: configured,
-            current_per_second: current,
+            current_per_second: p.paced_per_second.map_or(configured, |paced| paced.min(configured)),
             code: p.code,
             reason: p.reason,
             since: p.since,
@@ -158,7 +157,7 @@ pub async fn now(state: &AppState, record: &CampaignRecord, running: bool, plann
 fn quiet_waiting(quiet: QuietHours, zones: &[String], now: DateTime<Utc>) -> Option<Waiting> {
     let closed: Vec<(&String, Duration)> = zones
         .iter()
-        .map(|z| (z, quiet.opens_in(parse_time_zone(z).unwrap_or(chrono_tz::UTC), now)))
+        .map(|z| (z, quiet.opens_in(zone_or_utc(z), now)))
         .filter(|(_, opens_in)| !opens_in.is_zero())
         .collect();
     let soonest = closed.iter().map(|(_, d)| *d).min()?;

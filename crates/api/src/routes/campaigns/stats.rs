@@ -192,7 +192,7 @@ async fn load(state: &AppState, org: store::OrgId, id: i64) -> ApiResult<Option<
 async fn with_tag(state: &AppState, record: &CampaignRecord) -> ApiResult<(Stats, String)> {
     let counters = campaigns::stats::counters(&state.pg, record.id).await?;
     let running = record.lifecycle() == Lifecycle::Active && record.paused_at.is_none();
-    let limits = limits::now(state, record, running, counters.state("planned")).await?;
+    let limits = limits::now(state, record, running, counters.state("planned"), pace(record)).await?;
     // The ETag covers what the counters, the campaign's state and its limits
     // say, not the ETA (which moves with the clock).
     let tag = {
