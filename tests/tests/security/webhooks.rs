@@ -183,8 +183,9 @@ async fn a_validly_signed_webhook_from_another_organization_changes_nothing_of_t
     // organization's WABA, and from this one's WABA by a number of the other
     // organization registered on it (as one could before numbers were verified).
     sqlx::query(
-        "insert into wa_numbers (org_id, phone_number_id, waba_id, display_number, access_token_enc, app_secret_enc)
-         values ($1, '555000111', $2, '+34910000003', $3, $4)",
+        "insert into wa_numbers (org_id, phone_number_id, waba_id, portfolio_id, display_number, access_token_enc,
+                                 app_secret_enc)
+         values ($1, '555000111', $2, 'waba:' || $2, '+34910000003', $3, $4)",
     )
     .bind(other_org.0)
     .bind(sim::WABA_ID)
