@@ -8,6 +8,7 @@ pub mod campaigns;
 pub mod console;
 pub mod dead;
 pub mod sim;
+pub mod tls;
 
 use std::{future::IntoFuture, net::SocketAddr, time::Duration};
 
@@ -132,8 +133,10 @@ impl TestApp {
         .expect("Cloud client");
         let connections = ConnectionArgs {
             database_url: Secret::new("unused: the pool is given"),
+            database_ca_file: None,
             database_max_connections: 5,
             redis_url: Secret::new(redis_url()),
+            redis_ca_file: None,
         };
         let redis = connections.redis().await.expect("Redis must run (scripts/services up)");
         let encryption_key = Cipher::generate_key();

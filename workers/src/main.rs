@@ -28,8 +28,10 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The queue consumers and scheduler this process runs.
 async fn pipeline(config: &WorkerConfig, name: &str, pg: store::PgPool) -> anyhow::Result<Arc<Pipeline>> {
-    let redis =
-        queue::connect(config.connections.redis_url.expose()).await.context("connecting to Redis for the queues")?;
+    let redis = queue::connect_client(config.connections.redis_client()?)
+        .await
+        .map_err(|e| config.connections.redis_error(&e))
+        .context("connecting to Redis for the queues")?;
     let cipher = match &config.encryption_key {
         Some(key) => Cipher::from_base64(key.expose())?,
         None if config.runs("send") || config.runs("reply") || config.runs("status") => anyhow::bail!(
@@ -77,6 +79,7 @@ async fn pipeline(config: &WorkerConfig, name: &str, pg: store::PgPool) -> anyho
     settings.messaging_window = Duration::from_secs(config.messaging_limit_window_secs);
     settings.tier_refresh = Duration::from_secs(config.tier_refresh_secs);
     settings.reply_window = Duration::from_secs(config.reply_pacing_window_secs);
+    settings.reconcile_window = Duration::from_secs(config.in_doubt_reconcile_secs);
     settings.ingest.concurrency = config.status_concurrency;
     Ok(Arc::new(Pipeline { settings, pg, redis, sender, replier }))
 }
@@ -86,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
     let config = WorkerConfig::parse();
     telemetry::init_tracing(config.log_format);
     let pg = config.connections.pg_pool()?;
+    config.connections.check_postgres_at_start().await?;
     let redis = config.connections.redis().await.context("connecting to Redis")?;
     let host = config::host_name();
     let name = config::process_name(&host);

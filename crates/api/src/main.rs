@@ -14,6 +14,7 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init_tracing(config.log_format);
     let cipher = Cipher::from_base64(config.encryption_key.expose())?;
     let pg = config.connections.pg_pool()?;
+    config.connections.check_postgres_at_start().await?;
     if config.run_migrations {
         store::MIGRATOR.run(&pg).await.context("running database migrations")?;
     }

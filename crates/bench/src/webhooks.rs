@@ -697,7 +697,7 @@ fn status_concurrency() -> String {
 
 pub async fn run(args: Args) -> anyhow::Result<Value> {
     let setup = &args.setup;
-    let pg = PgPool::connect(&setup.database_url).await.context("connecting to Postgres")?;
+    let pg = process::connections::connect_postgres_url(&setup.database_url).await.context("connecting to Postgres")?;
     let campaign = prepare(setup, &pg).await?;
     let worker = start_worker(setup, "status").await?;
     let load = Load::new(Traffic::new(setup, args.events, args.rate));
@@ -827,11 +827,8 @@ fn cpu_per_event(
 pub async fn backpressure(args: BackpressureArgs) -> anyhow::Result<Value> {
     let setup = &args.setup;
     let queues = "status,reply";
-    let pg = PgPool::connect(&setup.database_url).await.context("connecting to Postgres")?;
-    let mut redis = redis::Client::open(args.redis_url.as_str())?
-        .get_multiplexed_async_connection()
-        .await
-        .context("connecting to Redis")?;
+    let pg = process::connections::connect_postgres_url(&setup.database_url).await.context("connecting to Postgres")?;
+    let mut redis = process::connections::connect_redis_url(&args.redis_url).await.context("connecting to Redis")?;
     let campaign = prepare(setup, &pg).await?;
     let worker = start_worker(setup, queues).await?;
     let load = Load::new(Traffic::new(setup, u64::MAX, args.rate));

@@ -171,6 +171,7 @@ async fn user_create(pg: &store::PgPool, org: i64, email: &str, role: &str) -> a
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let pg = cli.connections.pg_pool()?;
+    cli.connections.check_postgres().await?;
     let out = match cli.command {
         Command::Migrate => {
             store::MIGRATOR.run(&pg).await.context("running migrations")?;

@@ -2,9 +2,10 @@
 //! graceful shutdown, the Prometheus recorder, `/healthz` `/readyz`
 //! `/metrics`, and connection settings for Postgres and Redis.
 
+mod connection_errors;
 pub mod connections;
 pub mod ops;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use connections::{ConnectionArgs, Secret};
+pub use connections::{ConnectionArgs, ConnectionError, Secret};

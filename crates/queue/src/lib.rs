@@ -23,7 +23,7 @@ pub use exporter::Exporter;
 pub use gauges::{QueueGauges, queue_gauges};
 pub use jobs::{Job, LaunchJob, ReplyJob, ReportJob, SendJob};
 pub use relay::{Relay, RelayError};
-pub use settings::{QueueSettings, RESPONSE_TIMEOUT, connect, worker_name};
+pub use settings::{QueueSettings, RESPONSE_TIMEOUT, connect, connect_client, worker_name};
 pub use supervisor::{Supervisor, until_cancelled};
 
 /// The apalis crates, re-exported so callers build workers with the same

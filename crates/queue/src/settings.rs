@@ -24,12 +24,19 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// workspace's `redis = "1"`, so Cargo builds one `redis` crate and this
 /// `ConnectionManager` is exactly the type `RedisStorage::new` takes.
 pub async fn connect(url: &str) -> RedisResult<ConnectionManager> {
+    connect_client(redis::Client::open(url)?).await
+}
+
+/// [`connect`] with a client built elsewhere: the processes pass
+/// `process::ConnectionArgs::redis_client()`, which carries TLS
+/// (`rediss://`, `REDIS_CA_FILE`) and the ACL user of `REDIS_URL`.
+pub async fn connect_client(client: redis::Client) -> RedisResult<ConnectionManager> {
     let config = ConnectionManagerConfig::new()
         .set_response_timeout(Some(RESPONSE_TIMEOUT))
         .set_connection_timeout(Some(Duration::from_secs(5)))
         .set_number_of_retries(6)
         .set_max_delay(Duration::from_secs(2));
-    redis::Client::open(url)?.get_connection_manager_with_config(config).await
+    client.get_connection_manager_with_config(config).await
 }
 
 /// The apalis-redis knobs we set for one queue.

@@ -75,6 +75,9 @@ impl Engine {
             .with_context(|| format!("creating {}", log.display()))?;
         let child = Command::new(self.bin.join(program))
             .args(args)
+            // The run's own servers take no TLS: a CA of the caller's environment is not theirs.
+            .env_remove("DATABASE_CA_FILE")
+            .env_remove("REDIS_CA_FILE")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())

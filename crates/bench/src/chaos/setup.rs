@@ -76,6 +76,7 @@ pub async fn org_key(bin: &Path, database_url: &str) -> anyhow::Result<String> {
     let out = tokio::process::Command::new(bin.join("campaignsctl"))
         .args(["org", "create", "--name", "Chaos"])
         .env("DATABASE_URL", database_url)
+        .env_remove("DATABASE_CA_FILE")
         .output()
         .await
         .context("running campaignsctl")?;
