@@ -12,6 +12,18 @@ ensure_services() {
   eval "$("$ROOT/scripts/services" env)"
 }
 
+# The benchmarks' services: Redis and the dev Postgres as above, and a second Postgres
+# cluster with production durability (fsync, synchronous_commit, full_page_writes on;
+# PG_DURABLE=1 scripts/services), whose URL becomes DATABASE_URL. PG_PIDFILE names
+# its postmaster's pid file (the benches count its CPU).
+ensure_bench_services() {
+  ensure_services
+  step "starting the benchmarks' Postgres with production durability (PG_DURABLE=1 scripts/services up)"
+  PG_DURABLE=1 "$ROOT/scripts/services" up >/dev/null
+  eval "$(PG_DURABLE=1 "$ROOT/scripts/services" env)"
+  PG_PIDFILE="$DEV/pg-durable/postmaster.pid"
+}
+
 # Makes sure cargo is on PATH (rustup installs it under ~/.cargo/bin).
 ensure_cargo() {
   if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then

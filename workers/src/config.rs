@@ -63,6 +63,13 @@ pub struct WorkerConfig {
     #[arg(long, env = "REPLY_PACING_WINDOW_SECS", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(5..=86_400))]
     pub reply_pacing_window_secs: u64,
+    /// Seconds after which a send still in doubt (no status, no evidence) is
+    /// settled by its campaign's delivery policy. The evidence needs later
+    /// sends of the same number, so the last sends of a campaign usually wait
+    /// for this.
+    #[arg(long, env = "IN_DOUBT_RECONCILE_SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(30..=86_400))]
+    pub in_doubt_reconcile_secs: u64,
     /// Status consumers in this process; each claims and applies batches of stored webhooks.
     #[arg(long, env = "STATUS_CONCURRENCY", default_value_t = 2)]
     pub status_concurrency: usize,

@@ -62,6 +62,17 @@ impl Api {
 /// Registers the number, syncs templates, adds a bot flow and creates the
 /// Ready campaign; returns its id.
 pub(crate) async fn ready_campaign(api: &Api, args: &Args) -> anyhow::Result<i64> {
+    ready_campaign_with_bot(api, args, "http://127.0.0.1:9/bot", "bench-bot-secret-0123").await
+}
+
+/// [`ready_campaign`] with its replies routed to the bot at `bot_url`,
+/// which verifies deliveries with `bot_secret`.
+pub(crate) async fn ready_campaign_with_bot(
+    api: &Api,
+    args: &Args,
+    bot_url: &str,
+    bot_secret: &str,
+) -> anyhow::Result<i64> {
     let post = reqwest::Method::POST;
     let number = api
         .call(
@@ -80,7 +91,7 @@ pub(crate) async fn ready_campaign(api: &Api, args: &Args) -> anyhow::Result<i64
         .call(
             post.clone(),
             "/v1/bot-flows",
-            Some(json!({"name": "bench bot", "endpoint_url": "http://127.0.0.1:9/bot", "secret": "bench-bot-secret-0123"})),
+            Some(json!({"name": "bench bot", "endpoint_url": bot_url, "secret": bot_secret})),
         )
         .await?;
     let campaign = api

@@ -17,9 +17,12 @@
 
 mod chaos;
 mod demo;
+mod doc;
+mod e2e;
 mod forecast;
 mod limiter;
 mod messaging_limit;
+mod multi;
 mod report;
 mod sample;
 mod throughput;
@@ -87,6 +90,12 @@ enum Command {
     WebhooksBackpressure(webhooks::BackpressureArgs),
     /// A campaign sent on a stack of its own while its parts fail: no duplicate, nothing lost.
     Chaos(chaos::Args),
+    /// Many tenants at once: 20 paced campaigns on ten 80/s numbers beside a big lifted one.
+    Multi(multi::Args),
+    /// One campaign with everything on (status webhooks, replies to a bot, two workers): rate, lags, CPU, counters.
+    E2e(e2e::Args),
+    /// Write docs/benchmarks.md from the runs of `scripts/bench all` (and record this machine in the newest).
+    BenchDoc(doc::Args),
 }
 
 #[tokio::main]
@@ -116,6 +125,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Report(args) => emit(&report::run(args).await?),
         Command::Webhooks(args) => emit(&webhooks::run(args).await?),
         Command::WebhooksBackpressure(args) => emit(&webhooks::backpressure(args).await?),
+        Command::Multi(args) => emit(&multi::run(args).await?),
+        Command::E2e(args) => emit(&e2e::run(args).await?),
+        Command::BenchDoc(args) => doc::run(args).await?,
         Command::Chaos(args) => {
             let (result, code) = chaos::run(args).await;
             emit(&result);

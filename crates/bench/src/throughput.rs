@@ -64,6 +64,13 @@ pub(crate) fn labelled_pid(s: &str) -> Result<(String, u32), String> {
 /// relay (up to a second), so it normally plans with the pace already null.
 async fn launch_lifted(api: &Api, setup: &Setup, pg: &PgPool) -> anyhow::Result<i64> {
     let id = ready_campaign(api, setup).await?;
+    lift_and_launch(api, pg, id).await?;
+    Ok(id)
+}
+
+/// Lifts the limits of Ready campaign `id` (its number's tier to the
+/// limiter's maximum, its pace cleared) and launches it.
+pub(crate) async fn lift_and_launch(api: &Api, pg: &PgPool, id: i64) -> anyhow::Result<()> {
     sqlx::query(
         "update wa_numbers n set throughput_per_sec = $2 from campaigns cp where cp.id = $1 and n.id = cp.number_id",
     )
@@ -77,17 +84,22 @@ async fn launch_lifted(api: &Api, setup: &Setup, pg: &PgPool) -> anyhow::Result<
         .bind(id)
         .execute(pg)
         .await?;
-    Ok(id)
+    Ok(())
 }
 
-async fn accepted_count(http: &reqwest::Client, sim: &str) -> anyhow::Result<u64> {
+pub(crate) async fn accepted_count(http: &reqwest::Client, sim: &str) -> anyhow::Result<u64> {
     let count: Value = http.get(format!("{sim}/_sim/messages/count")).send().await?.json().await?;
     count["accepted"].as_u64().context("wa-sim's message count")
 }
 
 /// Polls wa-sim until `n` messages were accepted (or `timeout` passes);
 /// returns when that was seen.
-async fn wait_accepted(http: &reqwest::Client, sim: &str, n: u64, timeout: Duration) -> anyhow::Result<Instant> {
+pub(crate) async fn wait_accepted(
+    http: &reqwest::Client,
+    sim: &str,
+    n: u64,
+    timeout: Duration,
+) -> anyhow::Result<Instant> {
     let deadline = Instant::now() + timeout;
     loop {
         let seen = accepted_count(http, sim).await?;
@@ -125,16 +137,16 @@ async fn wait_fully_sent(pg: &PgPool, id: i64, timeout: Duration) -> anyhow::Res
 
 /// The part of wa-sim's log we read.
 #[derive(Debug, serde::Deserialize)]
-struct Accepted {
-    to: String,
-    biz_opaque_callback_data: Option<String>,
-    accepted_at: u64,
+pub(crate) struct Accepted {
+    pub(crate) to: String,
+    pub(crate) biz_opaque_callback_data: Option<String>,
+    pub(crate) accepted_at: u64,
 }
 
 pub async fn send_throughput(args: Args) -> anyhow::Result<Value> {
     let http = reqwest::Client::new();
     let api = Api { http: http.clone(), base: args.setup.api.clone(), key: args.setup.key.clone() };
-    let pg = PgPool::connect(&args.database_url).await.context("connecting to Postgres")?;
+    let pg = process::connections::connect_postgres_url(&args.database_url).await.context("connecting to Postgres")?;
     let contacts = u64::try_from(args.setup.contacts)?;
     let clock_tick = clock_ticks_per_second();
     let ours = OurDatabase::of(&args.database_url)?;
@@ -215,12 +227,9 @@ pub async fn send_throughput(args: Args) -> anyhow::Result<Value> {
 pub async fn redis_memory(args: MemoryArgs) -> anyhow::Result<Value> {
     let http = reqwest::Client::new();
     let api = Api { http: http.clone(), base: args.setup.api.clone(), key: args.setup.key.clone() };
-    let pg = PgPool::connect(&args.database_url).await.context("connecting to Postgres")?;
+    let pg = process::connections::connect_postgres_url(&args.database_url).await.context("connecting to Postgres")?;
     let contacts = u64::try_from(args.setup.contacts)?;
-    let mut redis = redis::Client::open(args.redis_url.as_str())?
-        .get_multiplexed_async_connection()
-        .await
-        .context("connecting to Redis")?;
+    let mut redis = process::connections::connect_redis_url(&args.redis_url).await.context("connecting to Redis")?;
     let baseline = used_memory(&mut redis).await?;
 
     let stop = tokio_util::sync::CancellationToken::new();

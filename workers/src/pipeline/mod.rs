@@ -97,7 +97,8 @@ pub struct Settings {
     pub dead_worker: Duration,
     /// When an in-doubt send is proven never accepted ([`Evidence`]).
     pub evidence: Evidence,
-    /// An `in_doubt` row older than this is settled by the campaign's policy.
+    /// An `in_doubt` row older than this is settled by the campaign's policy
+    /// (`IN_DOUBT_RECONCILE_SECS`).
     pub reconcile_window: Duration,
     /// A queued row (or a launch) older than this without progress is pushed again.
     /// (Longer than the send policy's `max_limiter_wait`: a job waiting for
@@ -285,12 +286,19 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
             let mut relay = Relay::new(p.pg.clone(), p.redis.clone(), routes);
             let mut every = tokio::time::interval(p.settings.tick);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut outbox = scheduler::OutboxListener::default();
             loop {
                 tokio::select! {
                     () = stop.cancelled() => break,
                     _ = every.tick() => {
                         if let Err(e) = p.tick(&mut relay).await {
                             tracing::warn!(error.cause_chain = %format!("{e:#}"), "scheduler tick failed");
+                        }
+                        outbox.connect(&p.pg).await;
+                    }
+                    () = outbox.notified() => {
+                        if let Err(e) = relay.relay_all().await {
+                            tracing::warn!(error.cause_chain = %format!("{e:#}"), "relaying the outbox failed");
                         }
                     }
                 }

@@ -42,6 +42,43 @@ pub(super) async fn trim_dead_letters(pipeline: Arc<Pipeline>, stop: Cancellatio
     }
 }
 
+/// Wakes the relay when a job enters the outbox (`pg_notify('job_outbox')`,
+/// from a trigger), so a launch does not wait for the next tick. Without a
+/// connection it waits forever; the tick connects it again, and relays
+/// everything anyway.
+#[derive(Default)]
+pub(super) struct OutboxListener {
+    listener: Option<sqlx::postgres::PgListener>,
+}
+
+impl OutboxListener {
+    /// Listens, if not already (called every tick).
+    pub(super) async fn connect(&mut self, pg: &store::PgPool) {
+        if self.listener.is_some() {
+            return;
+        }
+        let listener = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(pg).await?;
+            listener.listen("job_outbox").await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        match listener.await {
+            Ok(listener) => self.listener = Some(listener),
+            Err(e) => tracing::warn!(error = %e, "cannot listen for outbox jobs; relaying them every tick"),
+        }
+    }
+
+    /// The next notification. A lost connection is dropped (the next tick
+    /// connects again) rather than retried here.
+    pub(super) async fn notified(&mut self) {
+        let Some(listener) = self.listener.as_mut() else { return std::future::pending().await };
+        match listener.try_recv().await {
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => self.listener = None,
+        }
+    }
+}
+
 impl Pipeline {
     /// One scheduler tick; only one process runs it at a time (a Postgres
     /// advisory lock), so several replicas are safe. Each step runs even

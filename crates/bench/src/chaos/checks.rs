@@ -162,6 +162,16 @@ pub async fn campaign(stack: &Stack, id: i64, tag: &str, messages: &[SimMessage]
 /// metrics aggregated over the ledger (`recipient_metrics`, the function
 /// the counters' triggers use).
 async fn counters(stack: &Stack, id: i64) -> anyhow::Result<Vec<String>> {
+    counter_mismatches(&stack.db, &stack.api()?, id).await
+}
+
+/// [`counters`] for any campaign: one line per counter or stat that differs
+/// from the ledger.
+pub(crate) async fn counter_mismatches(
+    db: &sqlx::PgPool,
+    api: &crate::forecast::Api,
+    id: i64,
+) -> anyhow::Result<Vec<String>> {
     let ledger: BTreeMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
         "select m.metric, count(*) from recipients r
          cross join lateral unnest(recipient_metrics(r.state, r.reason_code, r.sent_at, r.delivered_at,
@@ -169,7 +179,7 @@ async fn counters(stack: &Stack, id: i64) -> anyhow::Result<Vec<String>> {
          where r.campaign_id = $1 group by 1",
     )
     .bind(id)
-    .fetch_all(&stack.db)
+    .fetch_all(db)
     .await?
     .into_iter()
     .collect();
@@ -177,13 +187,13 @@ async fn counters(stack: &Stack, id: i64) -> anyhow::Result<Vec<String>> {
         "select metric, sum(value)::bigint from campaign_counters where campaign_id = $1 group by 1 having sum(value) <> 0",
     )
     .bind(id)
-    .fetch_all(&stack.db)
+    .fetch_all(db)
     .await?
     .into_iter()
     .collect();
     let mut out = diff("campaign_counters", &counters, &ledger);
 
-    let stats = stack.api()?.call(reqwest::Method::GET, &format!("/v1/campaigns/{id}/stats"), None).await?;
+    let stats = api.call(reqwest::Method::GET, &format!("/v1/campaigns/{id}/stats"), None).await?;
     let mut shown = BTreeMap::new();
     for (state, n) in stats["states"].as_object().into_iter().flatten() {
         shown.insert(format!("state:{state}"), n.as_i64().unwrap_or(-1));

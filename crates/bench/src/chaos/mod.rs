@@ -22,6 +22,8 @@ mod setup;
 mod stack;
 mod tap;
 
+pub(crate) use checks::counter_mismatches;
+
 use std::{
     path::PathBuf,
     sync::{Arc, atomic::Ordering},
@@ -134,6 +136,9 @@ impl Stack {
             ("BOT_EGRESS_ALLOW_PRIVATE", "true".to_owned()),
             ("LOG_FORMAT", "json".to_owned()),
             ("RUST_LOG", "info".to_owned()),
+            // The last sends of a campaign have no later sends to be evidence
+            // about them: the policy settles them, within the deadline.
+            ("IN_DOUBT_RECONCILE_SECS", (args.settle_secs / 2).clamp(30, 600).to_string()),
         ];
         let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         let engine = procs::Engine::new(std::fs::canonicalize(&args.bin)?, dir.clone(), env)?;
