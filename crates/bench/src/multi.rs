@@ -840,8 +840,8 @@ mod tests {
         assert_eq!(above_for_ms(&at, 2), 800);
         assert_eq!(above_for_ms(&at, 3), 0);
         assert_eq!(above_for_ms(&[5, 5, 5], 2), 1_000);
-        // 4 inside from 700 to 1000, 3 until 1500.
-        assert_eq!(above_for_ms(&[0, 500, 600, 700], 2), 800);
+        // 3 inside from 600, 4 from 700 to 1000, 3 again until 1500.
+        assert_eq!(above_for_ms(&[0, 500, 600, 700], 2), 900);
         assert_eq!(above_for_ms(&[0, 500, 600, 700], 3), 300);
     }
 
