@@ -301,6 +301,10 @@ fn render(runs: &[Run]) -> String {
          is the benchmarks' own cluster with production durability (`PG_DURABLE=1 scripts/services`), not the \
          development one (fsync off).\n",
     );
+    for run in runs.iter().filter(|r| r.results.len() + r.failed.len() < BENCHES.len()) {
+        let ran: Vec<&str> = BENCHES.iter().map(|b| b.0).filter(|b| run.results.contains_key(*b)).collect();
+        let _ = writeln!(doc, "\nRun {} is partial: it holds only {}.", run.name, ran.join(", "));
+    }
     for run in runs.iter().filter(|r| !r.failed.is_empty()) {
         let _ = writeln!(doc, "\nRun {} failed: {}.", run.name, run.failed.join(", "));
     }

@@ -358,7 +358,16 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
         .chain(std::iter::once((0, probe_id)))
         .chain(smalls.iter().map(|s| (s.tenant, s.id)))
     {
-        tenants[t].api.call(reqwest::Method::POST, &format!("/v1/campaigns/{id}/finish"), None).await?;
+        // Finishing a campaign that is sending can meet a concurrent write
+        // (409 concurrent_update, "retry the request"): retried, as a user would.
+        let path = format!("/v1/campaigns/{id}/finish");
+        let mut tries = 0;
+        while let Err(e) = tenants[t].api.call(reqwest::Method::POST, &path, None).await {
+            tries += 1;
+            if tries >= 10 || !e.to_string().contains("concurrent_update") {
+                return Err(e);
+            }
+        }
     }
     let mut last = accepted_count(&http, &args.sim).await?;
     loop {
