@@ -41,7 +41,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::{
-    chaos::counter_mismatches,
+    chaos::{counter_mismatches, upstream_request},
     forecast::{Api, Args as Setup, ready_campaign_with_bot},
     throughput::{
         Accepted, OurDatabase, clock_ticks_per_second, cpu_times, labelled_pid, lift_and_launch, round3, wait_accepted,
@@ -141,14 +141,7 @@ fn contents(body: &[u8]) -> (u64, Vec<String>) {
 async fn forward(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
     let sent_ms = now_ms();
     shared.in_flight.fetch_add(1, Ordering::SeqCst);
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut request = shared.http.post(format!("{}{path}", shared.upstream)).body(body.clone());
-    for name in [CONTENT_TYPE.as_str(), whatsapp::SIGNATURE_HEADER] {
-        if let Some(value) = headers.get(name) {
-            request = request.header(name, value);
-        }
-    }
-    let answer = match request.send().await {
+    let answer = match upstream_request(&shared.http, &shared.upstream, &uri, &headers, body.clone()).send().await {
         Ok(response) => {
             let status = response.status();
             (status, response.bytes().await.unwrap_or_default())

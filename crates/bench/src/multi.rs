@@ -88,7 +88,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::forecast::Api;
+use crate::{chaos::org_key, forecast::Api, throughput::busiest_second};
 
 /// The tier of the ten small numbers, messages per second.
 const TIER: f64 = 80.0;
@@ -571,21 +571,6 @@ async fn launch(api: &Api, id: i64, body: Value) -> anyhow::Result<Value> {
     api.call(reqwest::Method::POST, &format!("/v1/campaigns/{id}/launch"), Some(body)).await
 }
 
-/// `campaignsctl org create`: a new organization's admin key.
-async fn org_key(bin: &std::path::Path, database_url: &str, name: &str) -> anyhow::Result<String> {
-    let out = tokio::process::Command::new(bin)
-        .args(["org", "create", "--name", name])
-        .env("DATABASE_URL", database_url)
-        .output()
-        .await
-        .context("running campaignsctl")?;
-    if !out.status.success() {
-        bail!("campaignsctl org create failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let created: Value = serde_json::from_slice(&out.stdout).context("campaignsctl's answer")?;
-    created["secret"].as_str().map(str::to_owned).context("no secret in campaignsctl's answer")
-}
-
 /// Registers the organization's number (verified against wa-sim), syncs its
 /// templates and adds a bot flow.
 async fn tenant(api: Api, phone_number_id: &str, waba_id: &str) -> anyhow::Result<Tenant> {
@@ -789,18 +774,6 @@ async fn sample_send_queue(
         })
         .collect();
     Value::Object(summary)
-}
-
-/// The most messages within any 1,000 ms (`at` sorted).
-fn busiest_second(at: &[u64]) -> usize {
-    let (mut busiest, mut start) = (0, 0);
-    for (end, &t) in at.iter().enumerate() {
-        while at[start] + 1000 <= t {
-            start += 1;
-        }
-        busiest = busiest.max(end - start + 1);
-    }
-    busiest
 }
 
 /// The busiest whole Unix second, and how many seconds held more than `limit`.

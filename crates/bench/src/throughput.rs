@@ -297,8 +297,8 @@ pub(crate) async fn used_memory(conn: &mut redis::aio::MultiplexedConnection) ->
         .context("used_memory in INFO memory")
 }
 
-/// The most messages accepted within any 1-second window.
-fn busiest_second(at: &[u64]) -> usize {
+/// The most messages accepted within any 1-second window (`at` sorted, in ms).
+pub(crate) fn busiest_second(at: &[u64]) -> usize {
     let (mut busiest, mut start) = (0, 0);
     for (end, &t) in at.iter().enumerate() {
         while at[start] + 1000 <= t {

@@ -23,6 +23,8 @@ mod stack;
 mod tap;
 
 pub(crate) use checks::counter_mismatches;
+pub(crate) use setup::org_key;
+pub(crate) use tap::upstream_request;
 
 use std::{
     path::PathBuf,
@@ -187,7 +189,7 @@ impl Stack {
             self.sim_url,
             self.engine.api_url()
         );
-        self.key = Some(setup::org_key(&args.bin, &self.pg.url("chaos")).await?);
+        self.key = Some(setup::org_key(&args.bin.join("campaignsctl"), &self.pg.url("chaos"), "Chaos").await?);
         for _ in 0..args.workers {
             let name = self.engine.start_worker().await?;
             eprintln!("chaos: {name} started");

@@ -71,10 +71,11 @@ delay_ms = {REPLY_DELAY_MS}
     )
 }
 
-/// `campaignsctl org create`: the organization and its admin key.
-pub async fn org_key(bin: &Path, database_url: &str) -> anyhow::Result<String> {
-    let out = tokio::process::Command::new(bin.join("campaignsctl"))
-        .args(["org", "create", "--name", "Chaos"])
+/// `campaignsctl org create` (the binary at `campaignsctl`): a new
+/// organization named `name`, and its admin key.
+pub(crate) async fn org_key(campaignsctl: &Path, database_url: &str, name: &str) -> anyhow::Result<String> {
+    let out = tokio::process::Command::new(campaignsctl)
+        .args(["org", "create", "--name", name])
         .env("DATABASE_URL", database_url)
         .env_remove("DATABASE_CA_FILE")
         .output()

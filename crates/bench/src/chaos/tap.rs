@@ -119,17 +119,29 @@ pub async fn start(upstream: String, port: u16) -> anyhow::Result<Arc<Tap>> {
     Ok(tap)
 }
 
-async fn forward(State(tap): State<Arc<Tap>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    tap.in_flight.fetch_add(1, Ordering::Relaxed);
-    let _guard = InFlight(&tap.in_flight);
+/// wa-sim's POST as the tap passes it on to `upstream`: the same path, body,
+/// content type and signature.
+pub(crate) fn upstream_request(
+    http: &reqwest::Client,
+    upstream: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> reqwest::RequestBuilder {
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut request = tap.http.post(format!("{}{path}", tap.upstream)).body(body.clone());
+    let mut request = http.post(format!("{upstream}{path}")).body(body);
     for name in [CONTENT_TYPE.as_str(), whatsapp::SIGNATURE_HEADER] {
         if let Some(value) = headers.get(name) {
             request = request.header(name, value);
         }
     }
-    let answer = match request.send().await {
+    request
+}
+
+async fn forward(State(tap): State<Arc<Tap>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    tap.in_flight.fetch_add(1, Ordering::Relaxed);
+    let _guard = InFlight(&tap.in_flight);
+    let answer = match upstream_request(&tap.http, &tap.upstream, &uri, &headers, body.clone()).send().await {
         Ok(response) => {
             let status = response.status();
             let content_type = response.headers().get(CONTENT_TYPE).cloned();
