@@ -4,7 +4,10 @@
 //! exactly one outcome for the attempt. Meta has no idempotency key, so every
 //! answer that leaves the outcome unknown becomes `in_doubt`, never a retry.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use chrono::{TimeDelta, Utc};
 use domain::campaign::{Binding, Component, FrozenValues, Param, render};
@@ -16,6 +19,7 @@ use store::{
     recipients::{Claim, JobKey, Outcome, Peek},
     statuses::{Callback, CallbackKey},
 };
+use tokio::sync::Semaphore;
 use whatsapp::{
     CloudClient, ErrorClass, NotSent, SendError, SendTemplateRequest,
     send::{HeaderParameter, Language, MediaSource, Template, TextParameter},
@@ -46,7 +50,7 @@ impl Default for RetryPolicy {
             base: Duration::from_secs(2),
             max_delay: Duration::from_secs(600),
             max_attempts: 8,
-            max_limiter_wait: Duration::from_secs(10),
+            max_limiter_wait: Duration::from_secs(30),
             throttle_pause: Duration::from_secs(2),
             limit_hold: Self::limit_hold_for(Duration::from_secs(86_400)),
         }
@@ -77,7 +81,11 @@ pub const MESSAGING_LIMIT_REFUSED: i64 = 130_430;
 /// about when tokens are taken, so a stall between the token and the
 /// request (a slow claim, a Postgres restart) must not release the sends it
 /// held back all at once.
-pub const FRESH_TOKEN: Duration = Duration::from_millis(50);
+/// So a send may leave up to this long after its token, which bunches at
+/// most `pace × FRESH_TOKEN` sends (2 at 20/s); each token taken again is
+/// one more spent from the campaign's pace, and a busy process takes tens of
+/// milliseconds from token to request, so this is not shorter.
+pub const FRESH_TOKEN: Duration = Duration::from_millis(100);
 
 /// Why a send job failed, by where it stopped: what the retry policy may do
 /// depends on it.
@@ -188,19 +196,28 @@ impl Sender {
     /// started by hand and tests).
     pub async fn send(&self, campaign_id: i64, contact_id: i64) -> Result<SendResult, SendFailure> {
         let ledger = Ledger::direct(self.pg.clone(), "direct");
-        self.send_with(&ledger, JobKey::new(campaign_id, contact_id, None)).await
+        self.send_with(&ledger, JobKey::new(campaign_id, contact_id, None), None).await
     }
 
     /// [`Sender::send`] for the job `job`, through `ledger` (the pipeline's
-    /// send workers batch their ledger reads and writes, [`Ledger::batched`]).
+    /// send workers batch their ledger reads and writes, [`Ledger::batched`]),
+    /// holding one of `slots` (the process's send slots) from its turn in the
+    /// limiter's line until its outcome is recorded: the sends further back
+    /// in a line (a paced campaign's queued seconds) wait without one, so
+    /// they never crowd out another campaign's sends.
     ///
     /// The order matters: the job first checks that its row is queued for
     /// it and due (a stale or early job takes no rate-limiter token), then
     /// takes a token, then claims the row, then sends; a token taken longer
     /// than [`FRESH_TOKEN`] before the request (a stall in between) is taken
     /// again, so a stall never releases a burst of sends.
-    #[tracing::instrument(skip(self, ledger), fields(campaign.id = job.campaign_id, contact.id = job.contact_id))]
-    pub async fn send_with(&self, ledger: &Ledger, job: JobKey) -> Result<SendResult, SendFailure> {
+    #[tracing::instrument(skip(self, ledger, slots), fields(campaign.id = job.campaign_id, contact.id = job.contact_id))]
+    pub async fn send_with(
+        &self,
+        ledger: &Ledger,
+        job: JobKey,
+        slots: Option<&Arc<Semaphore>>,
+    ) -> Result<SendResult, SendFailure> {
         let before = SendFailure::BeforeClaim;
         let Some(limits) = ledger.limits(job.campaign_id).await.map_err(|e| before(e.into()))? else {
             return Ok(SendResult::NothingToDo);
@@ -246,19 +263,27 @@ impl Sender {
         };
         let number = NumberLimit::new(limits.phone_number_id.clone(), number_rate);
         let campaign = CampaignLimit::new(job.campaign_id, campaign_rate);
-        let acquired = match self.acquire(&number, &campaign).await? {
+        let slot = async {
+            match slots {
+                Some(slots) => slots.clone().acquire_owned().await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (acquired, slot) = match self.acquire_holding(&number, &campaign, slot).await? {
             Ok(at) => at,
             Err(after) => return Ok(SendResult::Waiting { after }),
         };
+        let _slot = slot.map_err(|_| before(anyhow::anyhow!("the send slots are closed")))?;
         let Some(claim) = ledger.claim(job).await.map_err(before)? else {
             return Ok(SendResult::NothingToDo);
         };
         match self.prepare(ledger, &claim).await {
             Ok(Prepared::Send(request)) => {
                 if acquired.elapsed() > FRESH_TOKEN {
-                    let wait = match self.acquire(&number, &campaign).await {
-                        Ok(Ok(_)) => None,
-                        Ok(Err(after)) => Some(after),
+                    let again = self.limiter.acquire_again(&number, &campaign, self.policy.max_limiter_wait).await;
+                    let wait = match again {
+                        Ok(_) => None,
+                        Err(LimitError::WaitTooLong { last, .. }) => Some(last.map_or(self.policy.base, |w| w.delay)),
                         Err(_) => Some(self.policy.base),
                     };
                     if let Some(after) = wait {
@@ -275,21 +300,25 @@ impl Sender {
         }
     }
 
-    /// One token from the number and the campaign: when it was taken, or how
-    /// long to wait before the job should try again.
-    async fn acquire(
+    /// One token from the number and the campaign, awaiting `on_turn` (a send
+    /// slot) once the job is first in its process's line for the pair
+    /// ([`Limiter::acquire_on_turn`]): when it was taken and what `on_turn`
+    /// gave, or how long to wait before the job should try again.
+    async fn acquire_holding<T>(
         &self,
         number: &NumberLimit,
         campaign: &CampaignLimit,
-    ) -> Result<Result<Instant, Duration>, SendFailure> {
-        match self.limiter.acquire(number, campaign, self.policy.max_limiter_wait).await {
-            Ok(waited) => {
+        on_turn: impl Future<Output = T>,
+    ) -> Result<Result<(Instant, T), Duration>, SendFailure> {
+        match self.limiter.acquire_on_turn(number, campaign, self.policy.max_limiter_wait, on_turn).await {
+            Ok((waited, held)) => {
                 limiter_waited(&number.phone_number_id, "acquired", waited);
-                Ok(Ok(Instant::now()))
+                Ok(Ok((Instant::now(), held)))
             }
             Err(LimitError::WaitTooLong { waited, last }) => {
                 limiter_waited(&number.phone_number_id, "gave_up", waited);
-                Ok(Err(last.map_or(self.policy.max_limiter_wait, |w| w.delay)))
+                // Its turn in line did not come in time: back to the queue, and soon in line again.
+                Ok(Err(last.map_or(Duration::from_secs(1), |w| w.delay)))
             }
             Err(e) => Err(SendFailure::BeforeClaim(e.into())),
         }

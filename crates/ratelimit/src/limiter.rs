@@ -144,13 +144,64 @@ impl Limiter {
         campaign: &CampaignLimit,
         max_wait: Duration,
     ) -> Result<Duration, LimitError> {
+        let (waited, ()) = self.acquire_on_turn(number, campaign, max_wait, std::future::ready(())).await?;
+        Ok(waited)
+    }
+
+    /// [`Limiter::acquire`] that awaits `on_turn` once this task is the
+    /// first of its process's line for the pair, before its first attempt,
+    /// and returns its output with the time waited. `on_turn` counts against
+    /// `max_wait`; it is dropped when the wait gives up.
+    ///
+    /// For what only the task about to take a token should hold: a send
+    /// worker takes one of its process's send slots here, so the tasks
+    /// further back in a slow campaign's line wait without one, and a
+    /// campaign with seconds of its pace queued holds one slot per process
+    /// instead of one per waiting send.
+    pub async fn acquire_on_turn<T>(
+        &self,
+        number: &NumberLimit,
+        campaign: &CampaignLimit,
+        max_wait: Duration,
+        on_turn: impl Future<Output = T>,
+    ) -> Result<(Duration, T), LimitError> {
         let start = Instant::now();
         // `Instant + Duration::MAX` would panic; a day is forever here.
         let deadline = start + max_wait.min(Duration::from_secs(86_400));
         let place = self.lines.join(self.line_key(number, campaign));
+        let too_long = || LimitError::WaitTooLong { waited: start.elapsed(), last: None };
         let Ok(_turn) = tokio::time::timeout_at(deadline, place.turn()).await else {
-            return Err(LimitError::WaitTooLong { waited: start.elapsed(), last: None });
+            return Err(too_long());
         };
+        let Ok(held) = tokio::time::timeout_at(deadline, on_turn).await else {
+            return Err(too_long());
+        };
+        let waited = self.take(number, campaign, start, deadline).await?;
+        Ok((waited, held))
+    }
+
+    /// [`Limiter::acquire`] without a place in the line: for a send that
+    /// already had its turn and must take its token again (it went stale
+    /// before the request left), which should not wait behind every send
+    /// queued after it.
+    pub async fn acquire_again(
+        &self,
+        number: &NumberLimit,
+        campaign: &CampaignLimit,
+        max_wait: Duration,
+    ) -> Result<Duration, LimitError> {
+        let start = Instant::now();
+        self.take(number, campaign, start, start + max_wait.min(Duration::from_secs(86_400))).await
+    }
+
+    /// Attempts and sleeps until a token is taken or the next delay would end after `deadline`.
+    async fn take(
+        &self,
+        number: &NumberLimit,
+        campaign: &CampaignLimit,
+        start: Instant,
+        deadline: Instant,
+    ) -> Result<Duration, LimitError> {
         loop {
             let wait = match self.try_acquire(number, campaign).await? {
                 Decision::Allowed => return Ok(start.elapsed()),

@@ -257,7 +257,7 @@ pub async fn apply(tx: &mut PgConnection, batch: &StatusBatch, also_lock: &[(i64
         lock_campaigns.push(*campaign);
         lock_contacts.push(*contact);
     }
-    lock(&mut *tx, &wamids, &lock_campaigns, &lock_contacts).await?;
+    let unresolved = lock(&mut *tx, &wamids, &lock_campaigns, &lock_contacts).await?;
 
     // 1. A status is proof the attempt reached Meta: a row still `sending`
     //    (the webhook beat the sender's own record) or `in_doubt` (the sender
@@ -265,8 +265,13 @@ pub async fn apply(tx: &mut PgConnection, batch: &StatusBatch, also_lock: &[(i64
     //    on our callback data, including the attempt, so an older attempt's
     //    status never settles a newer one, and only on a campaign sending
     //    from the number that reported it.
-    let resolved = sqlx::query!(
-        r#"update recipients r
+    //    Skipped when no locked row waits for that (the common case: the
+    //    sender recorded its answer before Meta's first status came).
+    let resolved = if unresolved == 0 || cb_wamids.is_empty() {
+        0
+    } else {
+        sqlx::query!(
+            r#"update recipients r
            set state = 'accepted', wamid = u.wamid, accepted_at = coalesce(r.accepted_at, now()),
                reason_code = null, reason = null, updated_at = now()
            from unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::integer[])
@@ -275,15 +280,16 @@ pub async fn apply(tx: &mut PgConnection, batch: &StatusBatch, also_lock: &[(i64
            where r.campaign_id = u.campaign_id and r.contact_id = u.contact_id and r.attempt = u.attempt
              and r.state in ('sending', 'in_doubt') and r.wamid is null
              and cp.id = r.campaign_id and n.id = cp.number_id and n.phone_number_id = u.phone_number_id"#,
-        &cb_wamids as &[&str],
-        &cb_numbers as &[&str],
-        &cb_campaigns,
-        &cb_contacts,
-        &cb_attempts
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+            &cb_wamids as &[&str],
+            &cb_numbers as &[&str],
+            &cb_campaigns,
+            &cb_contacts,
+            &cb_attempts
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+    };
 
     // 2. The statuses themselves, forward only, on the rows the reporting
     //    number owns (`m.owned`); the others are counted and left alone. The
@@ -398,10 +404,11 @@ pub async fn apply(tx: &mut PgConnection, batch: &StatusBatch, also_lock: &[(i64
 }
 
 /// Locks, in key order, the ledger rows with these wamids and these
-/// `(campaign_id, contact_id)` keys.
-pub async fn lock(tx: &mut PgConnection, wamids: &[&str], campaigns: &[i64], contacts: &[i64]) -> sqlx::Result<()> {
-    sqlx::query!(
-        r#"select 1 as "locked" from recipients r
+/// `(campaign_id, contact_id)` keys; returns how many of them are `sending`
+/// or `in_doubt` without a wamid (what a status can settle).
+pub async fn lock(tx: &mut PgConnection, wamids: &[&str], campaigns: &[i64], contacts: &[i64]) -> sqlx::Result<usize> {
+    let rows = sqlx::query_scalar!(
+        r#"select (r.state in ('sending', 'in_doubt') and r.wamid is null) as "unresolved!" from recipients r
            where (r.campaign_id, r.contact_id) in (
                      -- A union, not an `or`: each side uses its index (an `or`
                      -- across them scans the whole ledger).
@@ -416,7 +423,7 @@ pub async fn lock(tx: &mut PgConnection, wamids: &[&str], campaigns: &[i64], con
     )
     .fetch_all(tx)
     .await?;
-    Ok(())
+    Ok(rows.into_iter().filter(|&unresolved| unresolved).count())
 }
 
 #[cfg(test)]

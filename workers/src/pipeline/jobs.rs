@@ -37,9 +37,9 @@ const PRE_CLAIM_MAX_DELAY: Duration = Duration::from_secs(60);
 
 impl Pipeline {
     /// One send job: send, and re-schedule it when it must wait or retry.
-    async fn send(&self, ledger: &Ledger, job: SendJob) -> Result<JobOutcome, JobError> {
+    async fn send(&self, context: &SendContext, job: SendJob) -> Result<JobOutcome, JobError> {
         let key = JobKey::new(job.campaign_id, job.contact_id, Some(job.dispatch));
-        let (retry_after, failures) = match self.sender.send_with(ledger, key).await {
+        let (retry_after, failures) = match self.sender.send_with(&context.ledger, key, Some(&context.slots)).await {
             Ok(SendResult::Retry { after }) => (after, 0),
             Ok(SendResult::Waiting { after }) => {
                 // The row's job is alive, only waiting: the lost-work sweep must not replace it.
@@ -128,28 +128,28 @@ impl Pipeline {
 pub(super) struct SendContext {
     pub ledger: Ledger,
     pub top_ups: Arc<TopUps>,
-    /// `SEND_CONCURRENCY`: the sends this process runs at once.
+    /// `SEND_CONCURRENCY`: the sends this process runs at once, from a
+    /// job's turn in the limiter's line to its recorded outcome
+    /// ([`crate::send::Sender::send_with`]).
     pub slots: Arc<Semaphore>,
 }
 
-/// A send job runs on a task of its own, holding one of the process's send
-/// slots: if the queue's worker is restarted (its Redis connection failed)
-/// while a send waits for Meta's answer, the send still finishes and records
-/// its outcome instead of being dropped half-way (which would leave the row
-/// in doubt for nothing).
+/// A send job runs on a task of its own (taking one of the process's send
+/// slots when its turn in the limiter's line comes): if the queue's worker is
+/// restarted (its Redis connection failed) while a send waits for Meta's
+/// answer, the send still finishes and records its outcome instead of being
+/// dropped half-way (which would leave the row in doubt for nothing).
 pub(super) async fn handle_send(
     job: SendJob,
     id: TaskId,
     pipeline: Data<Arc<Pipeline>>,
     context: Data<Arc<SendContext>>,
 ) -> Result<(), JobError> {
-    let slot = context.slots.clone().acquire_owned().await.map_err(|_| JobError::msg("the send slots are closed"))?;
     let (pipeline, context) = ((*pipeline).clone(), (*context).clone());
     let running = tokio::spawn(async move {
         let started = Instant::now();
-        let result = pipeline.send(&context.ledger, job).await;
+        let result = pipeline.send(&context, job).await;
         context.top_ups.sent(&pipeline, job.campaign_id);
-        drop(slot);
         let result = job_result("send", started, result);
         pipeline.dying(DeadQueue::Send, &id, &job, &result).await;
         result

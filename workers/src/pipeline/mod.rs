@@ -57,6 +57,13 @@ pub const DEFAULT_SEND_CONCURRENCY: usize = 512;
 /// apalis send workers per process: they share the process's send slots.
 const SEND_WORKERS: usize = 4;
 
+/// Send jobs a process holds per send slot. Only the first job of each
+/// limiter line holds a slot while it waits (see `Sender::send_with`); the
+/// rest wait in line without one, so a process takes the seconds of pace
+/// its paced campaigns keep queued off the queue, and a campaign launched
+/// behind them is fetched at once rather than after them.
+pub const JOBS_PER_SLOT: usize = 8;
+
 /// A header media id expiring sooner than this is renewed when its campaign
 /// launches (the API uses the same horizon for "launch now").
 const MEDIA_HORIZON: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -212,9 +219,8 @@ pub async fn run(pipeline: Arc<Pipeline>, stop: CancellationToken) {
             top_ups: Arc::new(TopUps::default()),
             slots: Arc::new(Semaphore::new(s.send_concurrency.max(1))),
         });
-        // Each worker fetches at most its share of the slots, so a process
-        // never holds more tasks than it can run.
-        let per_worker = s.send_concurrency.div_ceil(SEND_WORKERS).max(1);
+        // Each worker holds at most its share of JOBS_PER_SLOT × the slots.
+        let per_worker = (s.send_concurrency * JOBS_PER_SLOT).div_ceil(SEND_WORKERS).max(1);
         for slot in 0..SEND_WORKERS {
             let (p, sup, stop, context) = (pipeline.clone(), supervisor.clone(), stop.clone(), context.clone());
             tasks.spawn(async move {

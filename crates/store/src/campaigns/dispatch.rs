@@ -46,9 +46,15 @@ pub async fn queue_next(
 
 /// Recipients of a campaign waiting in the queue or being sent: the
 /// fan-out keeps this near `pace × a few seconds`.
+///
+/// Read from the campaign's live counters (kept by the ledger's triggers in
+/// the same transactions as the rows, so exactly the committed count): a
+/// `count(*)` of the rows walks every dead index entry a fast campaign
+/// leaves behind in those two states until vacuum, 10 ms and more per call.
 pub async fn in_flight(db: impl PgExecutor<'_>, campaign_id: i64) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
-        r#"select count(*) as "n!" from recipients where campaign_id = $1 and state in ('queued', 'sending')"#,
+        r#"select coalesce(sum(value), 0)::bigint as "n!" from campaign_counters
+           where campaign_id = $1 and metric in ('state:queued', 'state:sending')"#,
         campaign_id
     )
     .fetch_one(db)
