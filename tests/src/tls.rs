@@ -400,3 +400,15 @@ pub async fn wait_until_ready(child: &mut tokio::process::Child, url: &str, log:
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Runs `command`, which must refuse to start: it must exit (within 30 s)
+/// with a failure. Returns what it wrote to stderr and to stdout.
+pub async fn refused_at_start(command: &mut tokio::process::Command) -> (String, String) {
+    command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let out = tokio::time::timeout(Duration::from_secs(30), command.output())
+        .await
+        .expect("it exits at once")
+        .expect("the process runs");
+    assert!(!out.status.success(), "it started: {out:?}");
+    (String::from_utf8_lossy(&out.stderr).into_owned(), String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -7,12 +7,13 @@
 //! reaches `/readyz` over both.
 #![allow(clippy::unwrap_used)]
 
-use std::{path::Path, process::Stdio, time::Duration};
+use std::{path::Path, time::Duration};
 
 use e2e::{
     eventually,
     tls::{
-        Certs, PG_PASSWORD, REDIS_PASSWORD, REDIS_USER, TempDir, TlsPostgres, TlsRedis, free_port, wait_until_ready,
+        Certs, PG_PASSWORD, REDIS_PASSWORD, REDIS_USER, TempDir, TlsPostgres, TlsRedis, free_port, refused_at_start,
+        wait_until_ready,
     },
 };
 use process::{ConnectionArgs, ConnectionError, Secret};
@@ -229,19 +230,13 @@ async fn the_worker_binary_is_ready_over_tls_and_stops_on_a_wrong_setting() {
 
     // A Postgres CA the worker cannot trust: it stops at once and says which setting.
     let mut untrusted = worker("untrusted.log");
-    untrusted
-        .env("WORKER_ADDR", format!("127.0.0.1:{}", free_port()))
-        .env_remove("DATABASE_CA_FILE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let out = tokio::time::timeout(Duration::from_secs(30), untrusted.output()).await.expect("exits at once").unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    untrusted.env("WORKER_ADDR", format!("127.0.0.1:{}", free_port())).env_remove("DATABASE_CA_FILE");
+    let (stderr, stdout) = refused_at_start(&mut untrusted).await;
     assert_names(&stderr, &["DATABASE_URL", "sslmode=verify-full", "DATABASE_CA_FILE"]);
     let logs_text: String = ["ready.log"]
         .iter()
         .map(|f| std::fs::read_to_string(logs.path().join(f)).unwrap_or_default())
-        .chain([stderr.into_owned(), String::from_utf8_lossy(&out.stdout).into_owned()])
+        .chain([stderr, stdout])
         .collect();
     for secret in [PG_PASSWORD, REDIS_PASSWORD] {
         assert!(!logs_text.contains(secret), "a password in the worker's output: {logs_text}");

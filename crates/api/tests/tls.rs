@@ -4,10 +4,9 @@
 //! `REDIS_URL`, and no message shows a password.
 #![allow(clippy::unwrap_used)]
 
-use std::{process::Stdio, time::Duration};
-
 use e2e::tls::{
-    Certs, PG_PASSWORD, REDIS_PASSWORD, REDIS_USER, TempDir, TlsPostgres, TlsRedis, free_port, wait_until_ready,
+    Certs, PG_PASSWORD, REDIS_PASSWORD, REDIS_USER, TempDir, TlsPostgres, TlsRedis, free_port, refused_at_start,
+    wait_until_ready,
 };
 
 #[tokio::test]
@@ -48,14 +47,10 @@ async fn the_api_migrates_and_is_ready_over_tls() {
     command
         .env("API_ADDR", format!("127.0.0.1:{}", free_port()))
         .env("REDIS_URL", format!("redis://{REDIS_USER}:{REDIS_PASSWORD}@127.0.0.1:{}", redis.port))
-        .env_remove("REDIS_CA_FILE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let out = tokio::time::timeout(Duration::from_secs(30), command.output()).await.expect("exits at once").unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .env_remove("REDIS_CA_FILE");
+    let (stderr, stdout) = refused_at_start(&mut command).await;
     assert!(stderr.contains("REDIS_URL") && stderr.contains("rediss://"), "{stderr}");
-    let everything = format!("{output}{stderr}{}", String::from_utf8_lossy(&out.stdout));
+    let everything = format!("{output}{stderr}{stdout}");
     for secret in [PG_PASSWORD, REDIS_PASSWORD] {
         assert!(!everything.contains(secret), "a password in the API's output: {everything}");
     }

@@ -57,6 +57,26 @@ impl Api {
         }
         Ok(value)
     }
+
+    /// Imports `csv` through `POST /v1/contacts/import` and checks the
+    /// answer counts `rows` rows.
+    pub(crate) async fn import_csv(&self, csv: String, rows: u64) -> anyhow::Result<()> {
+        let resp = self
+            .http
+            .post(format!("{}/v1/contacts/import", self.base))
+            .bearer_auth(&self.key)
+            .header("content-type", "text/csv")
+            .timeout(std::time::Duration::from_secs(600))
+            .body(csv)
+            .send()
+            .await
+            .context("importing contacts")?;
+        let status = resp.status();
+        let summary: Value = resp.json().await.context("reading the import answer")?;
+        ensure!(status.is_success(), "the import answered {status}: {summary}");
+        ensure!(summary["rows"].as_u64() == Some(rows), "imported {}, expected {rows}: {summary}", summary["rows"]);
+        Ok(())
+    }
 }
 
 /// Registers the number, syncs templates, adds a bot flow and creates the

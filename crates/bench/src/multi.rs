@@ -612,20 +612,7 @@ async fn import(api: &Api, audiences: &[Audience]) -> anyhow::Result<()> {
             let _ = writeln!(csv, "{},Ana {i},{}", phone(a.base, i), a.tag);
         }
     }
-    let resp = api
-        .http
-        .post(format!("{}/v1/contacts/import", api.base))
-        .bearer_auth(&api.key)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .context("importing contacts")?;
-    let status = resp.status();
-    let summary: Value = resp.json().await.context("reading the import answer")?;
-    ensure!(status.is_success(), "the import answered {status}: {summary}");
-    ensure!(summary["rows"].as_u64() == Some(rows), "imported {}, expected {rows}: {summary}", summary["rows"]);
-    Ok(())
+    api.import_csv(csv, rows).await
 }
 
 /// A Ready campaign on the contacts tagged `tag`; returns its id.

@@ -166,8 +166,7 @@ impl Limiter {
         on_turn: impl Future<Output = T>,
     ) -> Result<(Duration, T), LimitError> {
         let start = Instant::now();
-        // `Instant + Duration::MAX` would panic; a day is forever here.
-        let deadline = start + max_wait.min(Duration::from_secs(86_400));
+        let deadline = deadline_after(start, max_wait);
         let place = self.lines.join(self.line_key(number, campaign));
         let too_long = || LimitError::WaitTooLong { waited: start.elapsed(), last: None };
         let Ok(_turn) = tokio::time::timeout_at(deadline, place.turn()).await else {
@@ -191,7 +190,7 @@ impl Limiter {
         max_wait: Duration,
     ) -> Result<Duration, LimitError> {
         let start = Instant::now();
-        self.take(number, campaign, start, start + max_wait.min(Duration::from_secs(86_400))).await
+        self.take(number, campaign, start, deadline_after(start, max_wait)).await
     }
 
     /// Attempts and sleeps until a token is taken or the next delay would end after `deadline`.
@@ -252,6 +251,11 @@ impl Limiter {
     fn line_key(&self, number: &NumberLimit, campaign: &CampaignLimit) -> String {
         format!("{}\n{}", number.phone_number_id, campaign.campaign_id)
     }
+}
+
+/// `start + max_wait`, where a day is forever (`Instant + Duration::MAX` would panic).
+fn deadline_after(start: Instant, max_wait: Duration) -> Instant {
+    start + max_wait.min(Duration::from_secs(86_400))
 }
 
 impl fmt::Debug for Limiter {

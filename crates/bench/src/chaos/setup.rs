@@ -3,7 +3,7 @@
 //! wa-sim), its templates, the bot flow (also the default reply route),
 //! the contacts by CSV import, and the campaigns.
 
-use std::{fmt::Write, path::Path, time::Duration};
+use std::{fmt::Write, path::Path};
 
 use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
@@ -136,22 +136,7 @@ pub async fn import_contacts(api: &Api, tags: &[&str], n: u32) -> anyhow::Result
             let _ = writeln!(csv, "{},Ana {i},customers;{tag},C-{group}{i:07}", phone(group, i));
         }
     }
-    let resp = api
-        .http
-        .post(format!("{}/v1/contacts/import", api.base))
-        .bearer_auth(&api.key)
-        .header("content-type", "text/csv")
-        .timeout(Duration::from_secs(600))
-        .body(csv)
-        .send()
-        .await
-        .context("importing contacts")?;
-    let status = resp.status();
-    let summary: Value = resp.json().await.context("reading the import answer")?;
-    ensure!(status.is_success(), "the import answered {status}: {summary}");
-    let expected = u64::from(n) * tags.len() as u64;
-    ensure!(summary["rows"].as_u64() == Some(expected), "imported {}, expected {expected}: {summary}", summary["rows"]);
-    Ok(())
+    api.import_csv(csv, u64::from(n) * tags.len() as u64).await
 }
 
 /// A Ready real campaign on the contacts tagged `tag`; returns its id.
